@@ -1,0 +1,42 @@
+# pd-study: the two commands of the README are `make book` and `make test`.
+# Everything else here is a step they call.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(VENV)/bin/pip
+JOBS   ?= 2
+PROFILE ?= demo
+
+.PHONY: setup test book study twin check-manifest bench clean-results
+
+## setup: create .venv and install pdlib with its test extras at the reference versions
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+## test: set up, then run the whole test suite (CI runs exactly this)
+test: setup
+	bash tools/ensure-chromium.sh
+	$(PY) -m pytest
+
+## twin: generate the default digital twin (140 patients) into data/twin
+twin: setup
+	$(PY) -m pdlib twin --out data/twin
+
+## study: rerun what is stale in the study pipeline (profile $(PROFILE))
+study: twin
+	$(VENV)/bin/snakemake --snakefile workflow/Snakefile -j $(JOBS) --config profile=$(PROFILE)
+
+## book: set up, generate the twin, rerun what is stale, build the book
+book: study
+	$(VENV)/bin/jupyter-book build book
+
+check-manifest: setup
+	$(PY) -m pdlib check-manifest data_manifest
+
+bench: setup
+	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

@@ -1,0 +1,5 @@
+import sys
+
+from pdlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""Every folder the project reads or writes, named once.
+
+Environment variables override the defaults so that a test, a CI job or a
+cluster run can point a stage elsewhere without touching code:
+
+``PDLIB_DATA``     root of generated data (the digital twin), default ``<repo>/data``
+``PDLIB_RESULTS``  run artefacts (checkpoints, predictions, summaries), default ``<repo>/results``
+``PDLIB_CACHE``    decoded-slice cache, default ``<repo>/cache``
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Repository root (the folder holding ``pyproject.toml``) for an editable
+#: install; the current directory otherwise.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if not (REPO_ROOT / "pyproject.toml").exists():  # installed as a wheel
+    REPO_ROOT = Path.cwd()
+
+#: Data shipped inside the package (paper numbers, schema, profiles).
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def data_dir() -> Path:
+    """Root of generated data; the default twin lives in ``data_dir() / "twin"``."""
+    return _env_path("PDLIB_DATA", REPO_ROOT / "data")
+
+
+def twin_dir() -> Path:
+    """Folder of the default digital twin (DICOM studies, truth table, masks)."""
+    return data_dir() / "twin"
+
+
+def results_dir() -> Path:
+    """Root of run artefacts: one sub-folder per run."""
+    return _env_path("PDLIB_RESULTS", REPO_ROOT / "results")
+
+
+def cache_dir() -> Path:
+    """Decoded-slice cache (safe to delete; rebuilt on demand)."""
+    return _env_path("PDLIB_CACHE", REPO_ROOT / "cache")
+
+
+def manifest_dir() -> Path:
+    """The cohort manifest a user edits for their own data."""
+    return REPO_ROOT / "data_manifest"
+
+
+def book_dir() -> Path:
+    """The Jupyter Book source folder."""
+    return REPO_ROOT / "book"
+
+
+def notebooks_dir() -> Path:
+    """Notebook templates (no outputs) executed by papermill."""
+    return REPO_ROOT / "notebooks"
