@@ -1,0 +1,926 @@
+"""Training runs: one member per folder, arms as chains of members.
+
+The story of one run (:func:`train_member`), top to bottom:
+
+1. If ``out/<member>/`` holds a complete run with the same configuration,
+   reuse it. Otherwise resume from its last checkpoint when that checkpoint
+   belongs to the same configuration, or start afresh.
+2. Build the model (:func:`pdlib.models.create_model`) with a seed derived
+   from the master seed and the member's name; wrap it with its teacher in a
+   :class:`pdlib.distill.TrainStep`.
+3. For a fixed number of epochs (no model selection): reseed from
+   (seed, member, epoch), draw the epoch's slices, and for every batch set
+   the learning rate of equation 2 (:func:`lr_at`), compute the step's
+   losses, back-propagate and update (:func:`train_batch`). After each
+   epoch write ``metrics.csv`` and an atomic ``checkpoint.pt``.
+4. Score every slice of every training and test patient (centre crop) and
+   every patient (mean of the 10 highest slice probabilities,
+   :mod:`pdlib.infer`); write ``slice_predictions.csv``,
+   ``patient_predictions.csv`` and, last, ``summary.json``.
+
+An arm (:data:`pdlib.distill.ARMS`) is trained by :func:`run_arm`, which
+runs :func:`pdlib.distill.progressive_distill` with :func:`train_member` for
+every member and optionally repeats the chain on k folds of the training
+patients for out-of-fold scores (``oof_predictions.csv``). A pipeline that
+schedules members one by one does the same with :func:`fold_patients`,
+:func:`oof_fold_dir` and :func:`collect_out_of_fold`: on fold ``f``, member
+``key`` is trained into ``oof_fold_dir(out, n_folds=k, fold=f) / key`` with
+the fold's teacher from the same folder, then the held-out scores of the k
+folds are collected.
+
+Same seed, same numbers on CPU: every epoch reseeds torch (augmentation,
+dropout, stochastic depth), numpy (slice sampling) and the DataLoader's
+generator from (seed, member, epoch), torch runs with deterministic
+algorithms, and data loading defaults to the training process. A run killed
+after epoch ``e`` and restarted therefore continues exactly as if it had
+not been interrupted.
+
+Command line::
+
+    python -m pdlib train --arm pd_b7 --profile demo --manifest data_manifest \\
+        --out results/demo --seed 0 [--set epochs=3 ...]
+
+``--out`` is the folder shared by all arms of a study: members are stored by
+lineage (``results/demo/b7--b7mn/``), so arms that share members train them
+once, and ``results/demo/arms/<arm>.json`` lists each arm's members.
+
+References
+----------
+Han et al. 2025, Scientific Reports: Algorithm 1, equation 2 ("Cosine
+Learning Rate Decay"), "Model testing and statistical analysis".
+Loshchilov I, Hutter F. SGDR: stochastic gradient descent with warm
+restarts. ICLR 2017.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+import pdlib
+from pdlib import distill, infer, models
+from pdlib.config import TrainConfig, parse_overrides, resolve_config
+
+#: Files of a finished member folder; ``summary.json`` is written last.
+RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "slice_predictions.csv",
+             "patient_predictions.csv", "summary.json")
+
+#: Version of the checkpoint layout.
+CHECKPOINT_FORMAT = 1
+
+#: Configuration fields that belong to an arm, not to one member's training.
+_ARM_LEVEL_FIELDS = frozenset({"oof_folds"})
+
+
+# --------------------------------------------------------------------------- equation 2
+
+
+def lr_at(step: int, *, base_lr: float, total_steps: int, warmup_steps: int = 0) -> float:
+    """Learning rate of batch ``step`` (0-based): linear warmup, then cosine decay.
+
+    After warmup, equation 2 of Han et al. 2025 (cosine annealing of
+    Loshchilov & Hutter 2017, one cycle, no restart)::
+
+        eta_t = 0.5 * (1 + cos(pi * t / T)) * eta,   t = step - warmup_steps,
+                                                      T = total_steps - warmup_steps
+
+    so the first batch after warmup uses ``eta`` and the rate approaches 0 at
+    the last batch. During warmup the rate rises linearly,
+    ``eta * (step + 1) / warmup_steps``, reaching ``eta`` on the first
+    post-warmup batch. A pure function of the step: resuming needs no
+    scheduler state.
+
+    Parameters
+    ----------
+    step : int
+        Batch counter over the whole run, ``0 <= step < total_steps``.
+    base_lr : float
+        eta, the peak rate.
+    total_steps : int
+        Batches in the run (epochs x batches per epoch).
+    warmup_steps : int
+        Batches of linear warmup (``< total_steps``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> lr_at(5, base_lr=1.0, total_steps=10)
+    0.5
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"warmup_steps must be in [0, total_steps), got {warmup_steps} of {total_steps}")
+    if not 0 <= step < total_steps:
+        raise ValueError(f"step must be in [0, {total_steps}), got {step}")
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    t, period = step - warmup_steps, total_steps - warmup_steps
+    return 0.5 * (1.0 + math.cos(math.pi * t / period)) * base_lr
+
+
+# --------------------------------------------------------------------------- one batch
+
+
+def train_batch(step: distill.TrainStep, optimizer: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor,
+                *, lr: float) -> dict[str, torch.Tensor]:
+    """One update (Algorithm 1, lines 5-8 / 16-22): losses, backward, optimiser step.
+
+    Returns the step's dict (``loss``, ``task_loss``, ``kd_loss``, ``output``).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    out = step(x, target)
+    optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    optimizer.step()
+    return out
+
+
+def make_optimizer(model: nn.Module, *, name: str, lr: float, weight_decay: float,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    """AdamW or SGD; weight decay on weights only (not on biases and norm scales)."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {name!r}")
+
+
+# --------------------------------------------------------------------------- seeds and data
+
+
+def derive_seed(seed: int, *parts) -> int:
+    """A 32-bit seed from the master seed and labels (member name, epoch, ...)."""
+    words = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(str(p).encode()) for p in parts]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed numpy and random in a DataLoader worker from its torch seed."""
+    import random
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def epoch_sample(lengths: Sequence[int], *, per_patient: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Dataset indices of the slices drawn for one epoch.
+
+    Slices are numbered patient by patient (as :class:`pdlib.slices.SliceDataset`
+    enumerates them). ``per_patient=None`` keeps every slice; otherwise up to
+    ``per_patient`` slices per patient are drawn without replacement.
+    """
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    if per_patient is None:
+        return np.arange(int(np.sum(lengths)), dtype=np.int64)
+    chosen = [offset + np.sort(rng.choice(n, size=min(n, per_patient), replace=False))
+              for offset, n in zip(offsets, lengths) if n > 0]
+    return np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, dtype=np.int64)
+
+
+class VolumeDataset(torch.utils.data.Dataset):
+    """Each patient's slice stack resampled to ``depth`` slices, for the 3D arm.
+
+    Items are ``(x [1, depth, crop, crop] float32, label, patient_index)``.
+    Training: random in-plane crop and random left-right flip; evaluation:
+    centre crop.
+    """
+
+    def __init__(self, patients, *, depth: int, crop: int, train: bool):
+        from pdlib.slices import resample_depth
+
+        self.patients = list(patients)
+        self.crop, self.train = int(crop), bool(train)
+        self.volumes = [resample_depth(p.slices, depth) for p in self.patients]
+        for patient, volume in zip(self.patients, self.volumes):
+            if min(volume.shape[1:]) < self.crop:
+                raise ValueError(f"patient {patient.patient_id}: slices of {volume.shape[1:]} px are smaller "
+                                 f"than crop {self.crop}")
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def __getitem__(self, i: int):
+        volume = torch.from_numpy(self.volumes[i])
+        if self.train:
+            h, w = volume.shape[1:]
+            top = int(torch.randint(0, h - self.crop + 1, ()))
+            left = int(torch.randint(0, w - self.crop + 1, ()))
+            volume = volume[:, top:top + self.crop, left:left + self.crop]
+            if bool(torch.rand(()) < 0.5):
+                volume = volume.flip(-1)
+        else:
+            volume = torch.from_numpy(np.ascontiguousarray(infer.centre_crop(self.volumes[i], self.crop)))
+        return volume[None].contiguous(), int(self.patients[i].label), i
+
+
+def _check_patients(patients, what: str) -> None:
+    if not patients:
+        raise ValueError(f"{what}: no patients")
+    seen = set()
+    for p in patients:
+        if p.patient_id in seen:
+            raise ValueError(f"{what}: patient {p.patient_id} appears twice")
+        seen.add(p.patient_id)
+        if p.label not in (0, 1):
+            raise ValueError(f"{what}: patient {p.patient_id} has label {p.label!r}, expected 0 or 1")
+        if getattr(p.slices, "ndim", 0) != 3 or len(p.slices) == 0:
+            raise ValueError(f"{what}: patient {p.patient_id} has slices of shape "
+                             f"{getattr(p.slices, 'shape', None)}, expected [n >= 1, H, W]")
+        if not np.isfinite(p.slices).all():
+            raise ValueError(f"{what}: patient {p.patient_id} has non-finite pixel values")
+
+
+def data_fingerprint(patients) -> str:
+    """Hash of patient ids, labels, splits and pixel data (to tell cohorts apart)."""
+    digest = hashlib.sha256()
+    for p in patients:
+        digest.update(f"{p.patient_id}|{p.label}|{p.split}|{p.recist}|{p.slices.shape}".encode())
+        digest.update(np.ascontiguousarray(p.slices, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """Hash of a model's ``state_dict`` (names and values)."""
+    digest = hashlib.sha256()
+    for name, value in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _stratified_split(labels: np.ndarray, *, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a stratified random ``fraction`` of the patients."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        n = int(round(fraction * len(members)))
+        mask[rng.choice(members, size=n, replace=False)] = True
+    return mask
+
+
+# --------------------------------------------------------------------------- run environment
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def _run_environment(*, deterministic: bool, num_threads: int | None, device: torch.device):
+    """Isolate a run's global torch state: RNG, determinism flag, thread count.
+
+    The caller's random state and settings are restored on exit.
+    """
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
+    previous_benchmark = torch.backends.cudnn.benchmark
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            torch.use_deterministic_algorithms(deterministic, warn_only=device.type == "cuda")
+            if device.type == "cuda":
+                torch.backends.cudnn.benchmark = not deterministic
+            if num_threads is not None:
+                torch.set_num_threads(num_threads)
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous_deterministic)
+            torch.set_num_threads(previous_threads)
+            torch.backends.cudnn.benchmark = previous_benchmark
+
+
+class _Progress:
+    """tqdm bars on a terminal, one plain line per epoch otherwise (papermill logs)."""
+
+    def __init__(self, mode: str, name: str):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        self.mode, self.name = mode, name
+
+    def batches(self, iterable, *, epoch: int, epochs: int, total: int):
+        if self.mode != "bar":
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=f"{self.name} {epoch}/{epochs}", leave=False)
+
+    def log(self, message: str) -> None:
+        if self.mode in ("bar", "log"):
+            print(f"[pdlib.train] {self.name}: {message}", flush=True)
+
+
+@contextlib.contextmanager
+def _member_lock(member_dir: Path, *, progress: _Progress, poll_s: float = 5.0):
+    """Exclusive use of a member folder across processes (parallel arms share members).
+
+    A lock left by a process that no longer exists is removed.
+    """
+    member_dir.mkdir(parents=True, exist_ok=True)
+    lock = member_dir / ".lock"
+    announced = False
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and not _pid_alive(pid):
+                lock.unlink(missing_ok=True)
+                continue
+            if not announced:
+                progress.log(f"waiting for process {pid} that is training this member")
+                announced = True
+            time.sleep(poll_s)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- one member
+
+
+def _run_record(*, member_key, arch, config, noise, drop_rate, drop_path_rate, pretrained, teacher_key,
+                teacher, train_patients, test_patients, val_mask, positive_class) -> dict:
+    """Everything that determines a member's results (``config.json`` minus provenance)."""
+    train_config = {k: v for k, v in config.result_dict().items() if k not in _ARM_LEVEL_FIELDS}
+    return {
+        "member": member_key,
+        "arch": arch,
+        "profile": config.profile,
+        "seed": config.seed,
+        "noise": bool(noise),
+        "drop_rate": drop_rate,
+        "drop_path_rate": drop_path_rate,
+        "pretrained": bool(pretrained),
+        "teacher": teacher_key,
+        "teacher_weights": None if teacher is None else weights_fingerprint(teacher),
+        "train_config": train_config,
+        "data": {
+            "fingerprint": data_fingerprint(list(train_patients) + list(test_patients)),
+            "n_train_patients": int(len(train_patients) - int(val_mask.sum())),
+            "n_val_patients": int(val_mask.sum()),
+            "n_test_patients": len(test_patients),
+            "positive_class": positive_class,
+        },
+    }
+
+
+def _provenance() -> dict:
+    from pdlib import provenance
+
+    return {"pdlib_version": pdlib.__version__, "code_hash": provenance.code_hash(),
+            "git_commit": provenance.git_commit()}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_complete(member_dir: str | os.PathLike, record: dict) -> bool:
+    """Whether ``member_dir`` holds a finished run of exactly ``record``."""
+    member_dir = Path(member_dir)
+    if not all((member_dir / name).is_file() for name in RUN_FILES):
+        return False
+    summary = _read_json(member_dir / "summary.json") or {}
+    saved = _read_json(member_dir / "config.json") or {}
+    saved.pop("provenance", None)
+    return summary.get("status") == "complete" and saved == json.loads(json.dumps(record))
+
+
+def train_member(
+    member_dir: str | os.PathLike,
+    *,
+    arch: str,
+    train_patients: Sequence,
+    test_patients: Sequence,
+    config: TrainConfig,
+    teacher: nn.Module | None = None,
+    noise: bool = False,
+    member_key: str | None = None,
+    teacher_key: str | None = None,
+    positive_class: str = "PR",
+    stop_after_epoch: int | None = None,
+    force: bool = False,
+) -> nn.Module | None:
+    """Train one model (a teacher, a baseline or a student) into its own folder.
+
+    Parameters
+    ----------
+    member_dir : path
+        Run folder; receives :data:`RUN_FILES`.
+    arch : str
+        Model name at the profile's scale (:data:`pdlib.models.ARCHS`).
+    train_patients, test_patients : list of PatientSlices
+        Training patients (the only ones the model learns from) and patients
+        that are only scored.
+    config : TrainConfig
+        Resolved profile (:func:`pdlib.config.resolve_config`).
+    teacher : nn.Module, optional
+        The trained previous member; the model is then a student trained with
+        equation 1 (:class:`pdlib.distill.TrainStep`).
+    noise : bool
+        Train with model noise (``config.noise_drop_rate`` dropout and
+        ``config.noise_drop_path_rate`` stochastic depth).
+    member_key : str, optional
+        Name of the member (seeds derive from it); default the folder name.
+    teacher_key : str, optional
+        Name of the teacher, recorded in ``config.json``.
+    positive_class : str
+        Manifest class that label 1 stands for; recorded.
+    stop_after_epoch : int, optional
+        Stop after this many epochs as if the process had been killed (the
+        checkpoint is kept, no predictions are written); for tests of resuming.
+    force : bool
+        Retrain even if a complete run with the same configuration exists.
+
+    Returns
+    -------
+    nn.Module or None
+        The trained model in evaluation mode (``None`` when stopped early).
+
+    Raises
+    ------
+    ValueError
+        Invalid patients (named) or arguments.
+
+    Notes
+    -----
+    Files written to ``member_dir`` (all atomically):
+
+    ``config.json``
+        What determines the results (member, arch, profile, seed, noise,
+        teacher and a hash of its weights, every training setting, a hash of
+        the data) plus provenance (pdlib version, code hash, git commit).
+    ``metrics.csv``
+        Per epoch: ``epoch, loss, task_loss, kd_loss, lr`` (of the epoch's
+        last batch), ``train_accuracy`` (slice level, augmented, train
+        mode), ``n_samples``, optionally ``val_loss, val_accuracy``, and
+        ``seconds``.
+    ``checkpoint.pt``
+        ``state_dict`` (the trained model only), optimiser state (dropped once
+        the last epoch is done), ``epoch``, the torch RNG state and the epoch
+        seed, the metric history, the run record and ``model_args``; read with
+        ``torch.load(..., weights_only=True)`` (:func:`pdlib.infer.load_member`).
+    ``slice_predictions.csv``
+        ``patient_id, split, slice_index, prob``.
+    ``patient_predictions.csv``
+        ``patient_id, split, recist, label, score`` for training (``split``
+        ``train``, or ``val`` when held out for monitoring) and test patients.
+    ``summary.json``
+        Written last; ``status: complete`` marks a finished run.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig (see pdlib.config.resolve_config), got {type(config).__name__}")
+    models.split_arch(arch)
+    _check_patients(train_patients, "training patients")
+    if test_patients:
+        _check_patients(test_patients, "test patients")
+    overlap = {p.patient_id for p in train_patients} & {p.patient_id for p in test_patients}
+    if overlap:
+        raise ValueError(f"patients in both training and test sets: {sorted(overlap)[:5]}")
+    if stop_after_epoch is not None and not 1 <= stop_after_epoch <= config.epochs:
+        raise ValueError(f"stop_after_epoch must be in [1, {config.epochs}], got {stop_after_epoch}")
+    member_dir = Path(member_dir)
+    member_key = member_key or member_dir.name
+    train_patients, test_patients = list(train_patients), list(test_patients)
+    volumetric = models.is_volumetric(arch)
+    drop_rate = config.noise_drop_rate if noise else 0.0
+    drop_path_rate = config.noise_drop_path_rate if noise and models.supports_drop_path(arch) else 0.0
+    pretrained = config.pretrained and models.has_pretrained(arch)
+    labels = np.array([p.label for p in train_patients])
+    val_mask = (_stratified_split(labels, fraction=config.val_fraction, seed=derive_seed(config.seed, "val"))
+                if config.val_fraction > 0 else np.zeros(len(train_patients), dtype=bool))
+    record = _run_record(
+        member_key=member_key, arch=arch, config=config, noise=noise, drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate, pretrained=pretrained, teacher_key=teacher_key, teacher=teacher,
+        train_patients=train_patients, test_patients=test_patients, val_mask=val_mask,
+        positive_class=positive_class,
+    )
+    progress = _Progress(config.progress, member_key)
+    device = resolve_device(config.device)
+
+    with _member_lock(member_dir, progress=progress):
+        if not force and is_complete(member_dir, record):
+            progress.log("complete with the same configuration; reused")
+            return infer.load_member(member_dir, device=device)
+        with _run_environment(deterministic=config.deterministic, num_threads=config.num_threads, device=device):
+            return _fit(member_dir, record=record, arch=arch, config=config, teacher=teacher,
+                        train_patients=[p for p, v in zip(train_patients, val_mask) if not v],
+                        val_patients=[p for p, v in zip(train_patients, val_mask) if v],
+                        test_patients=test_patients, volumetric=volumetric, drop_rate=drop_rate,
+                        drop_path_rate=drop_path_rate, pretrained=pretrained, progress=progress,
+                        device=device, stop_after_epoch=stop_after_epoch, force=force)
+
+
+def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_patients, val_patients,
+         test_patients, volumetric, drop_rate, drop_path_rate, pretrained, progress, device, stop_after_epoch,
+         force):
+    key = record["member"]
+    started = time.perf_counter()
+    # -- model, teacher, optimiser (Algorithm 1, line 1)
+    torch.manual_seed(derive_seed(config.seed, key, "init"))
+    model_kwargs = {"img_size": config.crop} if models.split_arch(arch)[0].startswith("hybrid") else {}
+    model = models.create_model(arch, pretrained=pretrained, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
+                                **model_kwargs)
+    model.to(device)
+    channels_last = config.channels_last and device.type == "cuda" and not volumetric
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if teacher is not None:
+        teacher.to(device)
+        if channels_last:
+            teacher.to(memory_format=torch.channels_last)
+    step = distill.TrainStep(model, teacher, beta=config.label_smoothing_beta, kd_weight=config.kd_weight,
+                             temperature=config.temperature)
+    optimizer = make_optimizer(model, name=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
+                               momentum=config.momentum)
+
+    # -- data
+    from pdlib.slices import Augment, SliceDataset
+
+    if volumetric:
+        dataset = VolumeDataset(train_patients, depth=config.volume_depth, crop=config.crop, train=True)
+        lengths, per_patient, batch_size = [1] * len(train_patients), None, config.volume_batch_size
+    else:
+        dataset = SliceDataset(train_patients, crop=config.crop, train=True,
+                               augment=Augment() if config.augment else Augment.none())
+        lengths, per_patient, batch_size = [len(p.slices) for p in train_patients], config.slices_per_patient, config.batch_size
+    samples_per_epoch = sum(lengths) if per_patient is None else sum(min(n, per_patient) for n in lengths)
+    drop_last = samples_per_epoch > batch_size  # a batch of one breaks BatchNorm
+    steps_per_epoch = samples_per_epoch // batch_size if drop_last else 1
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = min(int(round(config.warmup_epochs * steps_per_epoch)), total_steps - 1)
+
+    # -- resume or start
+    checkpoint_path = member_dir / "checkpoint.pt"
+    start_epoch, history = 0, []
+    if checkpoint_path.is_file() and not force:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if checkpoint.get("format") == CHECKPOINT_FORMAT and checkpoint.get("record") == json.loads(json.dumps(record)):
+            model.load_state_dict(checkpoint["state_dict"])
+            if checkpoint.get("optimizer") is not None:
+                optimizer.load_state_dict(checkpoint["optimizer"])
+            start_epoch, history = int(checkpoint["epoch"]), list(checkpoint["history"])
+            torch.set_rng_state(checkpoint["rng"]["torch"])
+            progress.log(f"resuming after epoch {start_epoch}")
+        else:
+            progress.log("checkpoint belongs to another configuration; training afresh")
+    if start_epoch == 0:
+        for name in RUN_FILES:
+            (member_dir / name).unlink(missing_ok=True)
+        (member_dir / "oof_predictions.csv").unlink(missing_ok=True)
+    infer.write_json(member_dir / "config.json", {**record, "provenance": _provenance()})
+    (member_dir / "summary.json").unlink(missing_ok=True)
+
+    # -- epochs (Algorithm 1, lines 3-11 and 14-25)
+    amp = config.amp and device.type == "cuda"
+    for epoch in range(start_epoch, config.epochs):
+        epoch_started = time.perf_counter()
+        epoch_seed = derive_seed(config.seed, key, "epoch", epoch)
+        torch.manual_seed(epoch_seed)
+        indices = epoch_sample(lengths, per_patient=per_patient, rng=np.random.default_rng(epoch_seed))
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=True,
+            drop_last=drop_last, num_workers=config.num_workers, worker_init_fn=_seed_worker,
+            generator=torch.Generator().manual_seed(epoch_seed), pin_memory=device.type == "cuda",
+        )
+        step.train()
+        sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, task, kd, correct
+        seen, lr = 0, config.lr
+        for i, (x, y, _) in enumerate(progress.batches(loader, epoch=epoch + 1, epochs=config.epochs,
+                                                       total=steps_per_epoch)):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            lr = lr_at(epoch * steps_per_epoch + i, base_lr=config.lr, total_steps=total_steps,
+                       warmup_steps=warmup_steps)
+            with (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
+                out = train_batch(step, optimizer, x, y, lr=lr)
+            n = y.shape[0]
+            with torch.no_grad():
+                sums += torch.stack([out["loss"].detach().double() * n, out["task_loss"].detach().double() * n,
+                                     out["kd_loss"].detach().double() * n,
+                                     (out["output"].argmax(-1) == y).sum().double()])
+            seen += n
+        if seen == 0:
+            raise ValueError(f"member {key}: no training batch in epoch {epoch + 1}")
+        totals = (sums / seen).tolist()
+        row = {"epoch": epoch + 1, "loss": totals[0], "task_loss": totals[1], "kd_loss": totals[2], "lr": lr,
+               "train_accuracy": totals[3], "n_samples": seen}
+        if val_patients:
+            row.update(_validation_metrics(model, val_patients, arch=arch, config=config, device=device))
+        row["seconds"] = time.perf_counter() - epoch_started
+        history.append(row)
+        final = epoch + 1 == config.epochs
+        infer.torch_save_atomic(checkpoint_path, {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch + 1,
+            "state_dict": step.checkpoint_state(),
+            # a finished run needs no optimiser state: it is dropped to save space
+            "optimizer": None if final else optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "epoch_seed": epoch_seed},
+            "history": history,
+            "record": record,
+            "model_args": model.pdlib_args,
+        })
+        _write_metrics(member_dir / "metrics.csv", history)
+        progress.log(f"epoch {epoch + 1}/{config.epochs} loss {row['loss']:.4f} task {row['task_loss']:.4f} "
+                     f"kd {row['kd_loss']:.4f} acc {row['train_accuracy']:.3f} lr {lr:.2e} ({row['seconds']:.1f}s)")
+        if stop_after_epoch is not None and epoch + 1 == stop_after_epoch and not final:
+            progress.log(f"stopped after epoch {epoch + 1} (stop_after_epoch)")
+            return None
+    if start_epoch == config.epochs:
+        _write_metrics(member_dir / "metrics.csv", history)
+
+    # -- patient scores (Han et al. 2025, "Model testing")
+    model.eval()
+    everyone = list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients)
+    slice_table, patient_table = infer.predict_patients(
+        model, everyone, arch=arch, crop=config.crop, top_k=config.top_k, volume_depth=config.volume_depth,
+        batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size, device=device, amp=amp,
+        channels_last=channels_last,
+    )
+    infer.write_csv(member_dir / "slice_predictions.csv", slice_table)
+    infer.write_csv(member_dir / "patient_predictions.csv", patient_table)
+    infer.write_json(member_dir / "summary.json", {
+        "status": "complete",
+        "member": key,
+        "arch": arch,
+        "teacher": record["teacher"],
+        "n_parameters": models.count_parameters(model),
+        "epochs": config.epochs,
+        "steps": total_steps,
+        "final_epoch": history[-1] if history else None,
+        "seconds": time.perf_counter() - started,
+        "resumed_from_epoch": start_epoch,
+        "device": str(device),
+    })
+    progress.log(f"done in {time.perf_counter() - started:.1f}s")
+    return model
+
+
+def _write_metrics(path: Path, history: list[dict]) -> None:
+    import pandas as pd
+
+    infer.write_csv(path, pd.DataFrame(history))
+
+
+def _validation_metrics(model, patients, *, arch, config, device) -> dict:
+    """Slice-level loss and accuracy on the validation patients (monitoring only)."""
+    _, table = infer.predict_patients(model, patients, arch=arch, crop=config.crop, top_k=config.top_k,
+                                      volume_depth=config.volume_depth, batch_size=config.eval_batch_size,
+                                      volume_batch_size=config.volume_batch_size, device=device)
+    model.train()
+    labels, scores = table["label"].to_numpy(), np.clip(table["score"].to_numpy(), 1e-7, 1 - 1e-7)
+    loss = -np.mean(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
+    return {"val_loss": float(loss), "val_accuracy": float(np.mean((scores >= 0.5) == labels))}
+
+
+# --------------------------------------------------------------------------- arms
+
+
+def run_arm(
+    arm: str | distill.Arm,
+    *,
+    train_patients: Sequence,
+    test_patients: Sequence,
+    config: TrainConfig,
+    out_dir: str | os.PathLike,
+    positive_class: str = "PR",
+    force: bool = False,
+) -> dict:
+    """Train every member of an arm that is not already trained, then its out-of-fold runs.
+
+    Parameters
+    ----------
+    arm : str or Arm
+        A name of :data:`pdlib.distill.ARMS`, or an :class:`pdlib.distill.Arm`
+        (recorded under its final member's key).
+    train_patients, test_patients : list of PatientSlices
+    config : TrainConfig
+    out_dir : path
+        Study folder shared by arms: member ``k`` goes to ``out_dir/k/``; the
+        out-of-fold chains to ``out_dir/oof/k<folds>-fold<f>/<member>/``; the
+        arm's record to ``out_dir/arms/<arm>.json``.
+    positive_class : str
+        Recorded meaning of label 1.
+    force : bool
+        Retrain members even when complete.
+
+    Returns
+    -------
+    dict
+        The arm record: name, label, member keys and folders, final member.
+    """
+    name = arm if isinstance(arm, str) else arm.member_keys()[-1]
+    if isinstance(arm, str):
+        if arm not in distill.ARMS:
+            raise ValueError(f"unknown arm {arm!r}; known: {', '.join(distill.ARMS)}")
+        arm = distill.ARMS[arm]
+    out_dir = Path(out_dir)
+    keys = arm.member_keys()
+
+    def chain(folder: Path, train, test, chain_config):
+        def fit(index, member, teacher):
+            return train_member(
+                folder / keys[index], arch=models.arch_for_profile(member.arch, profile=config.profile),
+                train_patients=train, test_patients=test, config=chain_config, teacher=teacher,
+                noise=member.noise, member_key=keys[index], teacher_key=keys[index - 1] if index else None,
+                positive_class=positive_class, force=force,
+            )
+
+        return distill.progressive_distill(arm.members, fit=fit)
+
+    chain(out_dir, list(train_patients), list(test_patients), config)
+    if config.oof_folds:
+        _out_of_fold(chain, keys, list(train_patients), config=config, out_dir=out_dir)
+    record = {
+        "arm": name,
+        "label": arm.label,
+        "members": keys,
+        "member_dirs": [str(out_dir / k) for k in keys],
+        "final_member": keys[-1],
+        "iterations": arm.iterations,
+        "noise": [m.noise for m in arm.members],
+        "archs": [m.arch for m in arm.members],
+        "profile": config.profile,
+        "oof_folds": config.oof_folds,
+    }
+    infer.write_json(out_dir / "arms" / f"{name}.json", record)
+    return record
+
+
+def stratified_folds(labels: Sequence[int], *, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number (0..n_folds-1) of each patient: stratified by label, shuffled with ``seed``."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=2)
+    if counts.min() < n_folds:
+        raise ValueError(f"{n_folds}-fold out-of-fold scores need at least {n_folds} training patients per class, "
+                         f"got {counts.tolist()} (label 0, label 1)")
+    folds = np.zeros(len(labels), dtype=int)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[held_out] = fold
+    return folds
+
+
+def oof_fold_dir(out_dir: str | os.PathLike, *, n_folds: int, fold: int) -> Path:
+    """Folder of the members trained on fold ``fold`` of ``n_folds``: ``out_dir/oof/k<n>-fold<f>/``."""
+    return Path(out_dir) / "oof" / f"k{n_folds}-fold{fold}"
+
+
+def fold_patients(train_patients: Sequence, *, n_folds: int, fold: int, seed: int) -> tuple[list, list]:
+    """Training part and held-out part of fold ``fold`` (:func:`stratified_folds`).
+
+    The held-out patients are copies with ``split = "heldout"``, so that the
+    fold run's ``patient_predictions.csv`` tells them apart.
+    """
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in [0, {n_folds}), got {fold}")
+    folds = stratified_folds([p.label for p in train_patients], n_folds=n_folds, seed=derive_seed(seed, "oof"))
+    fold_train = [p for p, f in zip(train_patients, folds) if f != fold]
+    held_out = [dataclasses.replace(p, split="heldout") for p, f in zip(train_patients, folds) if f == fold]
+    return fold_train, held_out
+
+
+def collect_out_of_fold(out_dir: str | os.PathLike, member_key: str, train_patients: Sequence, *,
+                        n_folds: int) -> Path:
+    """Gather a member's held-out scores from its ``n_folds`` fold runs into ``oof_predictions.csv``.
+
+    Writes ``out_dir/<member_key>/oof_predictions.csv`` with columns
+    ``patient_id, fold, recist, label, score``, one row per training patient
+    in the order of ``train_patients``.
+
+    Raises
+    ------
+    ValueError
+        When a training patient has no held-out score (naming it).
+    """
+    import pandas as pd
+
+    parts = []
+    for fold in range(n_folds):
+        path = oof_fold_dir(out_dir, n_folds=n_folds, fold=fold) / member_key / "patient_predictions.csv"
+        table = pd.read_csv(path, dtype={"patient_id": str}, float_precision="round_trip")
+        parts.append(table[table["split"] == "heldout"].drop(columns="split").assign(fold=fold))
+    table = pd.concat(parts, ignore_index=True).set_index("patient_id")
+    missing = [p.patient_id for p in train_patients if p.patient_id not in table.index]
+    if missing or table.index.duplicated().any():
+        raise ValueError(f"member {member_key}: out-of-fold scores missing or repeated for patients "
+                         f"{missing[:5] or list(table.index[table.index.duplicated()][:5])}")
+    table = table.loc[[p.patient_id for p in train_patients]].reset_index()
+    return infer.write_csv(Path(out_dir) / member_key / "oof_predictions.csv",
+                           table[["patient_id", "fold", "recist", "label", "score"]])
+
+
+def _out_of_fold(chain, keys, train_patients, *, config: TrainConfig, out_dir: Path) -> None:
+    """Re-run the chain on each fold's training part; collect held-out scores per member."""
+    k = config.oof_folds
+    fold_config = dataclasses.replace(config, oof_folds=0)
+    for fold in range(k):
+        fold_train, held_out = fold_patients(train_patients, n_folds=k, fold=fold, seed=config.seed)
+        chain(oof_fold_dir(out_dir, n_folds=k, fold=fold), fold_train, held_out, fold_config)
+    for key in keys:
+        collect_out_of_fold(out_dir, key, train_patients, n_folds=k)
+
+
+def run_arm_from_manifest(arm: str, *, manifest_dir: str | os.PathLike, config: TrainConfig,
+                          out_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
+                          force: bool = False) -> dict:
+    """:func:`run_arm` on a cohort manifest (``pdlib.manifest.load_manifest`` + ``pdlib.slices.load_cohort``)."""
+    from pdlib.manifest import load_manifest
+    from pdlib.slices import load_cohort
+
+    manifest = load_manifest(manifest_dir)
+    train = load_cohort(manifest, split="train", resize=config.resize, cache_dir=cache_dir)
+    test = load_cohort(manifest, split="test", resize=config.resize, cache_dir=cache_dir)
+    return run_arm(arm, train_patients=train, test_patients=test, config=config, out_dir=out_dir,
+                   positive_class=manifest.positive_class, force=force)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pdlib train --arm NAME --profile demo --manifest DIR --out DIR [--seed N] [--set k=v ...]``."""
+    parser = argparse.ArgumentParser(prog="pdlib train", description="Train the members of one arm of the study.")
+    parser.add_argument("--arm", required=True, help=f"one of: {', '.join(distill.ARMS)}")
+    parser.add_argument("--profile", default="demo", choices=["smoke", "demo", "paper"])
+    parser.add_argument("--manifest", default=None, help="cohort manifest folder (default: data_manifest/)")
+    parser.add_argument("--out", default=None, help="study results folder shared by arms (default: results/<profile>)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None, help="decoded-slice cache folder")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a TrainConfig field (repeatable)")
+    parser.add_argument("--force", action="store_true", help="retrain members that are already complete")
+    args = parser.parse_args(argv)
+    from pdlib import paths
+
+    try:
+        config = resolve_config(args.profile, seed=args.seed, **parse_overrides(args.set))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.arm not in distill.ARMS:
+        parser.error(f"unknown arm {args.arm!r}; known: {', '.join(distill.ARMS)}")
+    manifest_dir = Path(args.manifest) if args.manifest else paths.manifest_dir()
+    out_dir = Path(args.out) if args.out else paths.results_dir() / args.profile
+    cache_dir = Path(args.cache) if args.cache else paths.cache_dir()
+    record = run_arm_from_manifest(args.arm, manifest_dir=manifest_dir, config=config, out_dir=out_dir,
+                                   cache_dir=cache_dir, force=args.force)
+    print(json.dumps(record, indent=2))
+    return 0
