@@ -63,10 +63,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import re
 import sys
-import tempfile
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -76,7 +74,7 @@ import pandas as pd
 import yaml
 from scipy import stats as _scipy_stats
 
-from pdlib import paths
+from pdlib import atomic, paths
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -1134,15 +1132,7 @@ def _to_text(findings: pd.DataFrame) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,9 +45,7 @@ for evaluating prediction models. Medical Decision Making 26(6), 565-574.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,6 +57,8 @@ from cycler import cycler
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+
+from pdlib import atomic
 
 __all__ = [
     "FIGURE_DPI",
@@ -974,15 +974,6 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = FIGURE_DPI) 
         raise ValueError(f"save_figure: only PNG is written; {str(path)!r} does not end in .png")
     if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or dpi <= 0:
         raise ValueError(f"save_figure: dpi must be a positive integer, got {dpi!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic.replacing(path) as temporary:
         fig.savefig(temporary, format="png", dpi=int(dpi), metadata={"Software": None})
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
     return path

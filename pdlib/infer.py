@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pdlib import models
+from pdlib import atomic, models
 
 #: Patient score = mean of this many highest slice probabilities (Han et al.
 #: 2025, "Model testing and statistical analysis").
@@ -226,20 +225,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     A reader never sees a half-written file, and a killed writer leaves the
     previous version intact.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.write_bytes(path, payload, fsync=True)
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:

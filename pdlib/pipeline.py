@@ -50,14 +50,13 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import yaml
 
-from pdlib import paths, provenance
+from pdlib import atomic, paths, provenance
 
 #: Folder of the study configurations (``<name>.yaml``), next to the Snakefile.
 CONFIG_DIR = paths.REPO_ROOT / "workflow" / "config"
@@ -551,17 +550,7 @@ def stale_targets(study: Study, *, targets: Mapping[str, Target] | None = None) 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.write_text(path, text)
 
 
 # --------------------------------------------------------------------------- running targets
@@ -616,15 +605,12 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
     import papermill
 
     output = Path(target.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".ipynb")
-    os.close(fd)
-    try:
+    with atomic.replacing(output, suffix=".ipynb") as tmp:
         papermill.execute_notebook(
-            str(target.template), tmp, parameters=target.parameters, kernel_name=kernel_name,
+            str(target.template), str(tmp), parameters=target.parameters, kernel_name=kernel_name,
             cwd=str(cwd or os.getcwd()), progress_bar=False, log_output=False,
         )
-        nb = nbformat.read(tmp, as_version=4)
+        nb = nbformat.read(str(tmp), as_version=4)
         nb.cells = [c for c in nb.cells if not _overridden_defaults(c, target.parameters)]
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -636,10 +622,7 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
             cell.metadata.pop("papermill", None)
             cell.metadata.pop("execution", None)
         nb.metadata[METADATA_KEY] = make_target_stamp(target, targets)
-        nbformat.write(nb, tmp)
-        os.replace(tmp, output)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        nbformat.write(nb, str(tmp))
     return output
 
 

@@ -32,14 +32,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pdlib import paths
+from pdlib import atomic, paths
 from pdlib.dicom import AIR_HU, DicomInputError, choose_pvp, find_series, read_series_hu
 from pdlib.manifest import SPLITS
 
@@ -287,16 +286,8 @@ def _read_cached(path: Path, *, size: int, patient: str) -> np.ndarray | None:
 
 def _write_atomic(path: Path, array: np.ndarray) -> None:
     """np.save to a temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
 
 
 def _optional_index(value) -> int | None:

@@ -73,7 +73,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLi
 from scipy.special import ndtr
 from scipy.stats import rankdata
 
-from pdlib import paths, phantom, provenance
+from pdlib import atomic, paths, phantom, provenance
 
 # --------------------------------------------------------------------------
 # paper numbers and defaults
@@ -846,10 +846,7 @@ def _render(truth_row: dict, *, matrix: int, n_slices: int, seed: int, index: in
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    atomic.write_bytes(path, data)
 
 
 def _save_npz(path: Path, arrays: dict) -> None:

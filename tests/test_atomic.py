@@ -1,0 +1,33 @@
+"""Atomic writes (pdlib.atomic): whole or nothing, no temporary left, readable mode."""
+
+import stat
+
+import numpy as np
+import pytest
+
+from pdlib import atomic
+
+
+def test_write_text_replaces_whole_file_with_a_readable_mode(tmp_path):
+    out = tmp_path / "sub" / "a.txt"
+    atomic.write_text(out, "first")
+    atomic.write_text(out, "second", fsync=True)
+    assert out.read_text() == "second"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert [p.name for p in out.parent.iterdir()] == ["a.txt"]
+
+
+def test_a_failing_writer_keeps_the_previous_version_and_leaves_no_temporary(tmp_path):
+    out = tmp_path / "a.npy"
+    np.save(out, np.arange(3))
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic.replacing(out) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed mid-write")
+    assert np.load(out).tolist() == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
+
+
+def test_write_bytes_returns_the_destination(tmp_path):
+    out = atomic.write_bytes(tmp_path / "b.bin", b"\x00\x01")
+    assert out == tmp_path / "b.bin" and out.read_bytes() == b"\x00\x01"
