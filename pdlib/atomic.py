@@ -68,3 +68,19 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = False) ->
 def write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (for stale lock files).
+
+    A process that exists but belongs to another user counts as alive.
+    """
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -757,6 +757,89 @@ def metrics_long(results_dir: str | os.PathLike, arms: Sequence[str], *, seeds: 
     return pd.concat(frames, ignore_index=True)
 
 
+def chance_tests(results_dir: str | os.PathLike, arms: Sequence[str], *, seed: int,
+                 split: str = "test") -> "pd.DataFrame":
+    """Test of AUC = 0.5 for every arm on one split, with Holm's correction over the arms.
+
+    Returns
+    -------
+    DataFrame
+        One row per arm: ``arm, label, auc, p_value`` (Mann-Whitney test of
+        AUC = 0.5, :func:`pdlib.stats.auc_vs_chance`) and ``p_holm`` (adjusted
+        over the arms given, :func:`pdlib.stats.holm_adjust`).
+    """
+    import pandas as pd
+
+    from pdlib import stats
+    from pdlib.distill import ARMS
+
+    rows = []
+    for arm in arms:
+        table = arm_predictions(results_dir, arm, seed=seed)
+        table = table[table["split"] == split]
+        rows.append({"arm": arm, "label": ARMS[arm].label, "auc": stats.roc_auc(table["label"], table["score"]),
+                     "p_value": stats.auc_vs_chance(table["label"], table["score"])})
+    frame = pd.DataFrame(rows, columns=["arm", "label", "auc", "p_value"])
+    frame["p_holm"] = stats.holm_adjust(frame["p_value"].to_numpy()) if len(frame) else []
+    return frame
+
+
+def learning_statement(long: "pd.DataFrame", *, chance: "pd.DataFrame | None" = None,
+                       twin_dir: str | os.PathLike | None = None, alpha: float = 0.05) -> str:
+    """Sentences, from the numbers, on whether the models of ``long`` separate the groups at all.
+
+    Parameters
+    ----------
+    long : DataFrame
+        :func:`metrics_long` rows of the arms of a chapter.
+    chance : DataFrame, optional
+        :func:`chance_tests` of the same arms on the test set; adds how many
+        arms beat chance once the number of arms is accounted for.
+    twin_dir : path, optional
+        A digital twin folder; its test-set oracle AUC is quoted when present.
+    alpha : float
+        Level of the tests.
+
+    Returns
+    -------
+    str
+        Empty when ``long`` is empty.
+    """
+    if not len(long):
+        return ""
+    apparent = long[long["way"] == "apparent"]
+    test = apparent[apparent["split"] == "test"].set_index("label")
+    train = apparent[apparent["split"] == "train"].set_index("label")
+    best = test.loc[test["auc"].idxmax()]
+    n_above = int((test["auc_ci_low"] > 0.5).sum())
+    text = (f"Of the {len(test)} models here, {n_above} have a test AUC whose 95% CI lies entirely above "
+            f"0.5 (chance). The highest test AUC, {best['auc']:.2f} ({best.name}), has a 95% CI of "
+            f"{best['auc_ci_low']:.2f} to {best['auc_ci_high']:.2f}, ")
+    if best["auc_ci_low"] <= 0.5:
+        text += ("which includes 0.5: this run gives no evidence that any of these models predicts the response "
+                 "better than chance, and the differences between them are not improvements. ")
+    else:
+        text += "which excludes 0.5. "
+    if chance is not None and len(chance) > 1:
+        raw = int((chance["p_value"] < alpha).sum())
+        held = int((chance["p_holm"] < alpha).sum())
+        expected = alpha * len(chance)
+        text += (f"Tested one by one (Mann-Whitney test of AUC = 0.5), {raw} of {len(chance)} differ from chance "
+                 f"at the {100 * alpha:g}% level, where about {expected:.1f} would by luck alone if none had any "
+                 f"skill; after Holm's correction for the {len(chance)} tests, {held} "
+                 + ("does. " if held == 1 else "do. "))
+    if len(train):
+        text += (f"Their training AUCs range from {train['auc'].min():.2f} to {train['auc'].max():.2f}"
+                 + (": they did not even fit their own training patients, i.e. they learned almost nothing "
+                    "from the images. " if train["auc"].max() < 0.75 else ". "))
+    twin_json = Path(twin_dir) / "twin.json" if twin_dir else None
+    if twin_json is not None and twin_json.is_file():
+        oracle = json.loads(twin_json.read_text())["oracle_auc"]["test"]
+        text += (f"For comparison, the digital twin's oracle AUC on the test set (the best AUC reachable from "
+                 f"the variables that generated the images) is {oracle:.2f}.")
+    return text.strip()
+
+
 def _row_key(label: str) -> str:
     return re.sub(r"[\s\-]+", "", label).lower()
 

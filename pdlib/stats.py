@@ -69,6 +69,8 @@ __all__ = [
     "roc_auc",
     "delong_auc",
     "delong_test",
+    "auc_vs_chance",
+    "holm_adjust",
     "youden_threshold",
     "confusion_counts",
     "wilson_interval",
@@ -406,6 +408,79 @@ def delong_test(y_true, score_a, score_b) -> DeLongTestResult:
         return DeLongTestResult(float(auc[0]), float(auc[1]), diff, var, nan, nan)
     z = diff / math.sqrt(var)
     return DeLongTestResult(float(auc[0]), float(auc[1]), diff, var, z, float(2.0 * _scipy_stats.norm.sf(abs(z))))
+
+
+def auc_vs_chance(y_true, y_score) -> float:
+    """Two-sided p-value of H0: AUC = 0.5 (the scores do not separate the classes).
+
+    The AUC is the Mann-Whitney U statistic divided by ``n_pos * n_neg``, so
+    the test is the Mann-Whitney U test of the positive against the negative
+    scores (exact for small samples without ties, normal approximation with
+    tie correction otherwise; :func:`scipy.stats.mannwhitneyu`). Unlike a
+    z-test with DeLong's variance, it uses the variance under the null.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_patients,)
+        1 for the positive class, 0 otherwise.
+    y_score : array-like of shape (n_patients,)
+
+    Returns
+    -------
+    p_value : float
+        ``nan`` (with a :class:`DegenerateInputWarning`) when a class is empty.
+
+    Examples
+    --------
+    >>> round(auc_vs_chance([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), 4)
+    0.1
+    """
+    y, s = _check_binary(y_true, y_score)
+    if not _both_classes(y, "the test of AUC = 0.5"):
+        return float("nan")
+    return float(_scipy_stats.mannwhitneyu(s[y == 1], s[y == 0], alternative="two-sided").pvalue)
+
+
+def holm_adjust(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for multiple comparisons.
+
+    The ``i``-th smallest of ``m`` p-values is multiplied by ``m - i + 1``
+    (``i`` from 1), made non-decreasing along the sorted order and capped at
+    1. Rejecting where the adjusted value is below ``alpha`` controls the
+    family-wise error rate at ``alpha`` under any dependence between the
+    tests (Holm 1979). ``nan`` entries are left out of ``m`` and stay ``nan``.
+
+    Parameters
+    ----------
+    p_values : array-like of shape (m,)
+
+    Returns
+    -------
+    adjusted : ndarray of shape (m,)
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+    Scandinavian Journal of Statistics, 6(2), 65-70.
+
+    Examples
+    --------
+    >>> holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist()
+    [0.03, 0.06, 0.06, 0.02]
+    """
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f"p_values must be one-dimensional, got shape {p.shape}")
+    finite = ~np.isnan(p)
+    if np.any((p[finite] < 0) | (p[finite] > 1)):
+        raise ValueError("p_values must lie in [0, 1]")
+    out = np.full(p.shape, np.nan)
+    index = np.flatnonzero(finite)
+    order = index[np.argsort(p[index], kind="stable")]
+    m = order.size
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
 
 
 # --------------------------------------------------------------------------

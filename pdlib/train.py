@@ -72,7 +72,7 @@ import torch
 from torch import nn
 
 import pdlib
-from pdlib import distill, infer, models
+from pdlib import atomic, distill, infer, models
 from pdlib.config import TrainConfig, parse_overrides, resolve_config
 
 #: Files of a finished member folder; ``summary.json`` is written last.
@@ -357,7 +357,7 @@ def _member_lock(member_dir: Path, *, progress: _Progress, poll_s: float = 5.0):
                 pid = int(lock.read_text().strip() or 0)
             except (OSError, ValueError):
                 pid = 0
-            if pid and not _pid_alive(pid):
+            if pid and not atomic.pid_alive(pid):
                 lock.unlink(missing_ok=True)
                 continue
             if not announced:
@@ -372,18 +372,6 @@ def _member_lock(member_dir: Path, *, progress: _Progress, poll_s: float = 5.0):
         yield
     finally:
         lock.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --------------------------------------------------------------------------- one member

@@ -1154,16 +1154,6 @@ def code_hash() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def generate_twin(out_dir, *, n_patients: int = DEFAULT_N_PATIENTS, matrix: int = DEFAULT_MATRIX,
                   n_slices: int = DEFAULT_N_SLICES, signal_strength: float = DEFAULT_SIGNAL,
                   seed: int = DEFAULT_SEED, n_jobs: int = 1, overwrite: bool = False) -> dict:
@@ -1253,7 +1243,7 @@ def generate_twin(out_dir, *, n_patients: int = DEFAULT_N_PATIENTS, matrix: int 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
         pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not atomic.pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     work = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)

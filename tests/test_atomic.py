@@ -1,5 +1,6 @@
 """Atomic writes (pdlib.atomic): whole or nothing, no temporary left, readable mode."""
 
+import os
 import stat
 
 import numpy as np
@@ -31,3 +32,13 @@ def test_a_failing_writer_keeps_the_previous_version_and_leaves_no_temporary(tmp
 def test_write_bytes_returns_the_destination(tmp_path):
     out = atomic.write_bytes(tmp_path / "b.bin", b"\x00\x01")
     assert out == tmp_path / "b.bin" and out.read_bytes() == b"\x00\x01"
+
+
+def test_pid_alive_tells_running_from_finished_processes():
+    import subprocess
+    import sys
+
+    assert atomic.pid_alive(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not atomic.pid_alive(child.pid)

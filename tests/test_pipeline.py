@@ -27,9 +27,11 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 
-from pdlib import pipeline
+from pdlib import pipeline, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -126,6 +128,8 @@ def test_smoke_study_executes_every_chapter_and_the_book_builds(study):
     # numbers in the prose come from the run: the glued test AUC of the results page is its table's
     results_page = (html / "runs" / "06_results.html").read_text(encoding="utf-8")
     assert "reaches a test AUC of" in results_page and "{glue" not in results_page
+    # multiplicity is stated: each arm against chance and the best arm against the others, Holm-adjusted
+    assert "after Holm" in results_page and "Holm p-value" in results_page
 
 
 @pytest.mark.slow
@@ -286,3 +290,38 @@ def test_paper_values_match_arm_labels():
     assert len(ablation) == 8
     pd_b7 = found[(found["label"] == ARMS["pd_b7"].label) & (found["split"] == "test")].iloc[0]
     assert (pd_b7["auc"], round(pd_b7["acc"], 4)) == (0.87, 0.8571)
+
+
+def test_chance_tests_use_each_arms_test_predictions(study):
+    results = study["config"]["results"]
+    arms = ["efficientnet_b7", "efficientnet_b3"]
+    table = pipeline.chance_tests(results, arms, seed=0)
+    assert list(table["arm"]) == arms
+    for row in table.itertuples():
+        p = pipeline.arm_predictions(results, row.arm, seed=0)
+        p = p[p["split"] == "test"]
+        assert row.auc == pytest.approx(stats.roc_auc(p["label"], p["score"]))
+        assert row.p_value == pytest.approx(stats.auc_vs_chance(p["label"], p["score"]))
+    np.testing.assert_allclose(table["p_holm"], stats.holm_adjust(table["p_value"].to_numpy()))
+
+
+def test_learning_statement_is_written_from_the_numbers(tmp_path):
+    rows = []
+    for label, test_auc, low, train_auc in (("A", 0.81, 0.62, 0.95), ("B", 0.55, 0.33, 0.60)):
+        rows.append({"label": label, "way": "apparent", "split": "test", "auc": test_auc, "auc_ci_low": low,
+                     "auc_ci_high": min(1.0, test_auc + 0.2)})
+        rows.append({"label": label, "way": "apparent", "split": "train", "auc": train_auc, "auc_ci_low": 0.5,
+                     "auc_ci_high": 1.0})
+    long = pd.DataFrame(rows)
+    chance = pd.DataFrame({"arm": ["a", "b"], "label": ["A", "B"], "auc": [0.81, 0.55],
+                           "p_value": [0.004, 0.6], "p_holm": [0.008, 0.6]})
+    (tmp_path / "twin.json").write_text(json.dumps({"oracle_auc": {"test": 0.934}}))
+    text = pipeline.learning_statement(long, chance=chance, twin_dir=tmp_path)
+    assert "Of the 2 models here, 1 have a test AUC whose 95% CI lies entirely above 0.5" in text
+    assert "The highest test AUC, 0.81 (A), has a 95% CI of 0.62 to 1.00, which excludes 0.5." in text
+    assert "1 of 2 differ from chance at the 5% level" in text and "after Holm's correction for the 2 tests, 1 does" in text
+    assert "training AUCs range from 0.60 to 0.95." in text
+    assert text.endswith("is 0.93.")
+    weak = long.assign(auc=lambda f: np.where(f["split"] == "train", 0.6, f["auc"]))
+    assert "did not even fit their own training patients" in pipeline.learning_statement(weak)
+    assert pipeline.learning_statement(long.iloc[:0]) == ""

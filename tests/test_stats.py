@@ -497,3 +497,42 @@ def test_malformed_inputs_raise():
         stats.delong_auc([0, 1], [0.1, 0.2], alpha=1.5)
     with pytest.raises(ValueError, match="count"):
         stats.wilson_interval(5, 3)
+
+
+# --------------------------------------------------------------------------- chance and multiplicity
+
+
+def test_auc_vs_chance_is_the_mann_whitney_test_of_the_auc():
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(3)
+    y = np.r_[np.zeros(14, int), np.ones(14, int)]
+    s = rng.normal(size=28) + 0.8 * y
+    p = stats.auc_vs_chance(y, s)
+    assert p == pytest.approx(mannwhitneyu(s[y == 1], s[y == 0]).pvalue)
+    # the U statistic behind it is the AUC times n_pos * n_neg
+    assert mannwhitneyu(s[y == 1], s[y == 0]).statistic == pytest.approx(stats.roc_auc(y, s) * 14 * 14)
+    # scores that do not depend on the class are not "significant"; a perfect split is
+    assert stats.auc_vs_chance(y, np.arange(28) % 2) > 0.5  # half of each class scores 1
+    assert stats.auc_vs_chance(y, y + 0.01 * rng.normal(size=28)) < 1e-4
+
+
+def test_auc_vs_chance_with_one_class_is_nan_with_a_warning():
+    with pytest.warns(stats.DegenerateInputWarning):
+        assert np.isnan(stats.auc_vs_chance([1, 1, 1], [0.1, 0.2, 0.3]))
+
+
+def test_holm_adjust_matches_the_step_down_definition():
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    adjusted = stats.holm_adjust(p)
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])
+    # never below the raw p-value, capped at 1, order-preserving
+    q = np.random.default_rng(0).uniform(size=20)
+    a = stats.holm_adjust(q)
+    assert np.all(a >= q) and np.all(a <= 1)
+    assert np.all(np.diff(a[np.argsort(q)]) >= 0)
+    # with one test nothing changes
+    assert stats.holm_adjust([0.2]).tolist() == [0.2]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        stats.holm_adjust([0.5, 1.5])
