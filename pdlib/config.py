@@ -111,6 +111,14 @@ class TrainConfig:
     pretrained : bool
         Start from ImageNet weights where a model has them (Han et al. 2025,
         "PD algorithm development and training").
+    pretrain_twin : str or None
+        Folder of an independent digital twin. When set, every 2D member
+        starts from weights pretrained on that twin's tumour-slice task
+        (:mod:`pdlib.pretrain`), the offline stand-in for ImageNet weights of
+        the scaled-down demo models. ``None`` (default) starts from scratch
+        (or from the hub with ``pretrained``).
+    pretrain_epochs : int
+        Epochs of that pretext training (over every slice).
     top_k : int
         Patient score = mean of the ``top_k`` highest slice probabilities
         (10 in the paper, "Model testing and statistical analysis").
@@ -172,6 +180,8 @@ class TrainConfig:
     noise_drop_path_rate: float = 0.2
     # models
     pretrained: bool = False
+    pretrain_twin: str | None = None
+    pretrain_epochs: int = 4
     # evaluation
     top_k: int = 10
     eval_batch_size: int = 128
@@ -191,7 +201,7 @@ class TrainConfig:
         if self.profile not in PROFILES:
             problems.append(f"profile must be one of {PROFILES}, got {self.profile!r}")
         for name in ("resize", "crop", "volume_depth", "epochs", "batch_size", "volume_batch_size",
-                     "top_k", "eval_batch_size"):
+                     "top_k", "eval_batch_size", "pretrain_epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
@@ -220,6 +230,10 @@ class TrainConfig:
             problems.append(f"oof_folds must be 0 (off) or an integer >= 2, got {self.oof_folds!r}")
         if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
             problems.append(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}")
+        if self.pretrain_twin is not None and (not isinstance(self.pretrain_twin, str) or not self.pretrain_twin):
+            problems.append(f"pretrain_twin must be None or a folder path, got {self.pretrain_twin!r}")
+        if self.pretrain_twin is not None and self.pretrained:
+            problems.append("pretrained (hub weights) and pretrain_twin (twin pretext weights) exclude each other")
         if self.num_workers < 0:
             problems.append(f"num_workers must be >= 0, got {self.num_workers!r}")
         if self.num_threads is not None and self.num_threads < 1:

@@ -378,7 +378,7 @@ def _member_lock(member_dir: Path, *, progress: _Progress, poll_s: float = 5.0):
 
 
 def _run_record(*, member_key, arch, config, noise, drop_rate, drop_path_rate, pretrained, teacher_key,
-                teacher, train_patients, test_patients, val_mask, positive_class) -> dict:
+                teacher, train_patients, test_patients, val_mask, positive_class, init_weights=None) -> dict:
     """Everything that determines a member's results (``config.json`` minus provenance)."""
     train_config = {k: v for k, v in config.result_dict().items() if k not in _ARM_LEVEL_FIELDS}
     return {
@@ -390,6 +390,7 @@ def _run_record(*, member_key, arch, config, noise, drop_rate, drop_path_rate, p
         "drop_rate": drop_rate,
         "drop_path_rate": drop_path_rate,
         "pretrained": bool(pretrained),
+        "init_weights": None if init_weights is None else _init_weights_record(init_weights),
         "teacher": teacher_key,
         "teacher_weights": None if teacher is None else weights_fingerprint(teacher),
         "train_config": train_config,
@@ -401,6 +402,12 @@ def _run_record(*, member_key, arch, config, noise, drop_rate, drop_path_rate, p
             "positive_class": positive_class,
         },
     }
+
+
+def _init_weights_record(path: Path) -> dict:
+    from pdlib import pretrain
+
+    return {"file": path.name, "fingerprint": pretrain.weights_file_fingerprint(path)}
 
 
 def _provenance() -> dict:
@@ -528,6 +535,12 @@ def train_member(
     drop_rate = config.noise_drop_rate if noise else 0.0
     drop_path_rate = config.noise_drop_path_rate if noise and models.supports_drop_path(arch) else 0.0
     pretrained = config.pretrained and models.has_pretrained(arch)
+    init_weights = None
+    if config.pretrain_twin is not None and not volumetric:
+        from pdlib import pretrain
+
+        init_weights = pretrain.pretrained_weights(config.pretrain_twin, arch=arch, config=config,
+                                                   out_dir=member_dir.parent / "pretrain")
     labels = np.array([p.label for p in train_patients])
     val_mask = (_stratified_split(labels, fraction=config.val_fraction, seed=derive_seed(config.seed, "val"))
                 if config.val_fraction > 0 else np.zeros(len(train_patients), dtype=bool))
@@ -535,7 +548,7 @@ def train_member(
         member_key=member_key, arch=arch, config=config, noise=noise, drop_rate=drop_rate,
         drop_path_rate=drop_path_rate, pretrained=pretrained, teacher_key=teacher_key, teacher=teacher,
         train_patients=train_patients, test_patients=test_patients, val_mask=val_mask,
-        positive_class=positive_class,
+        positive_class=positive_class, init_weights=init_weights,
     )
     progress = _Progress(config.progress, member_key)
     device = resolve_device(config.device)
@@ -549,20 +562,20 @@ def train_member(
                         train_patients=[p for p, v in zip(train_patients, val_mask) if not v],
                         val_patients=[p for p, v in zip(train_patients, val_mask) if v],
                         test_patients=test_patients, volumetric=volumetric, drop_rate=drop_rate,
-                        drop_path_rate=drop_path_rate, pretrained=pretrained, progress=progress,
-                        device=device, stop_after_epoch=stop_after_epoch, force=force)
+                        drop_path_rate=drop_path_rate, pretrained=pretrained, init_weights=init_weights,
+                        progress=progress, device=device, stop_after_epoch=stop_after_epoch, force=force)
 
 
 def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_patients, val_patients,
-         test_patients, volumetric, drop_rate, drop_path_rate, pretrained, progress, device, stop_after_epoch,
-         force):
+         test_patients, volumetric, drop_rate, drop_path_rate, pretrained, init_weights, progress, device,
+         stop_after_epoch, force):
     key = record["member"]
     started = time.perf_counter()
     # -- model, teacher, optimiser (Algorithm 1, line 1)
     torch.manual_seed(derive_seed(config.seed, key, "init"))
     model_kwargs = {"img_size": config.crop} if models.split_arch(arch)[0].startswith("hybrid") else {}
-    model = models.create_model(arch, pretrained=pretrained, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                                **model_kwargs)
+    model = models.create_model(arch, pretrained=pretrained, weights_path=init_weights, drop_rate=drop_rate,
+                                drop_path_rate=drop_path_rate, **model_kwargs)
     model.to(device)
     channels_last = config.channels_last and device.type == "cuda" and not volumetric
     if channels_last:
