@@ -23,9 +23,11 @@ test: setup
 	bash tools/ensure-chromium.sh
 	$(PY) -m pytest
 
-## twin: generate the default digital twin (140 patients) into data/twin
+## twin: generate the default digital twin (140 patients) into data/twin, and
+## the independent twin (seed 7) the demo's 2D models are pretrained on
 twin: setup
 	$(PY) -m pdlib twin --out data/twin --jobs $(JOBS)
+	$(PY) -m pdlib twin --out data/pretrain_twin --seed 7 --jobs $(JOBS)
 
 ## study: rerun what is stale in the study pipeline (profile $(PROFILE));
 ## stamps decide what is stale (see workflow/Snakefile), not file times

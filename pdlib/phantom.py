@@ -80,7 +80,7 @@ TISSUE_HU = {
     "spinal_canal": (20, 20, 22, 22),
     "table": (150, 150, 150, 150),
     "tumour": (40, 40, 40, 40),  # noncontrast; enhancement from enhancement_hu
-    "tumour_necrotic": (25, 27, 30, 30),
+    "tumour_necrotic": (25, 20, 18, 20),
 }
 
 #: Viable tumour enhancement in each phase relative to the portal-venous one

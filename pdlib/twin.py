@@ -12,11 +12,12 @@ The hospital cohort of Han et al. (2025) is private. The twin stands in for it:
   (CT Image Storage, Explicit VR Little Endian): arterial, portal-venous,
   delayed and sometimes noncontrast series, with the naming, storage, ordering
   and folder-layout variety of real exports (:func:`generate_twin`);
-* an image signal of known strength: the gastric tumour's necrotic fraction,
-  enhancement heterogeneity and enhancement depend on a latent poor-response
-  score ``latent = signal_strength * [response == PR] + N(0, 1)``, while
-  tumour size and position, body habitus, contrast timing and noise vary
-  independently of the response. ``signal_strength`` is an effect size
+* an image signal of known strength: the gastric tumour's bulk (thickness,
+  extent, length, outward growth), necrotic fraction, enhancement
+  heterogeneity and enhancement depend on a latent poor-response score
+  ``latent = signal_strength * [response == PR] + N(0, 1)``, while the
+  tumour's baseline size and position, body habitus, contrast timing and
+  noise vary independently of the response. ``signal_strength`` is an effect size
   (d'): the best possible AUC from the generating variables ("oracle AUC")
   is ``Phi(signal_strength / sqrt(2))`` in expectation; the twin reports it
   empirically per split.
@@ -289,8 +290,14 @@ def _clinical_table(n_patients: int, seed: int) -> pd.DataFrame:
     return table
 
 
-def _nuisance_table(clinical: pd.DataFrame, *, n_slices: int, seed: int) -> pd.DataFrame:
-    """Anatomy, tumour geometry and scan geometry per patient; none depends on the response."""
+def _nuisance_table(clinical: pd.DataFrame, *, n_slices: int, seed: int, bulk=None) -> pd.DataFrame:
+    """Anatomy, tumour geometry and scan geometry per patient.
+
+    None of it depends on the response, except through ``bulk`` (the
+    poor-response probability ``p`` of :func:`make_truth_table`, one per
+    patient): when given, the tumour's size is scaled by
+    :func:`tumour_bulk` before it is placed along the stomach.
+    """
     n = len(clinical)
     rng = _rng(seed, _S_NUISANCE)
     female = (clinical["sex"] == "F").to_numpy(dtype=float)
@@ -324,6 +331,9 @@ def _nuisance_table(clinical: pd.DataFrame, *, n_slices: int, seed: int) -> pd.D
     t["tumour_half_length_mm"] = np.maximum(15 + 15 * u[:, 5] + 3 * stage, 0.8 * slice_mm)
     t["tumour_angle_deg"] = 360 * u[:, 6]
     t["tumour_outward_mm"] = np.array([0.0, 3.0, 7.0])[stage.astype(int)]
+    if bulk is not None:
+        for name, value in tumour_bulk(np.asarray(bulk, dtype=float), t, slice_mm=slice_mm).items():
+            t[name] = value
     half = t["tumour_half_length_mm"] / t["trunk_mm"]
     lo = t["liver_top"] + 0.06 + half
     hi = t["liver_bottom"] - 0.08 - half
@@ -339,6 +349,45 @@ def _nuisance_table(clinical: pd.DataFrame, *, n_slices: int, seed: int) -> pd.D
     frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in t.items()})
     frame.insert(0, "patient_id", clinical["patient_id"].to_numpy())
     return frame
+
+
+def tumour_bulk(p: np.ndarray, geometry: dict, *, slice_mm: float) -> dict:
+    """Tumour size as a function of the poor-response probability ``p``.
+
+    Bulky, deeply infiltrating gastric tumours respond less often to
+    chemotherapy than small ones; the twin makes size the most visible part
+    of its response signal. With ``p`` in [0, 1]: thickness times ``3 p -
+    0.5`` (8 to 60 mm), in-plane half-extent times ``0.2 + 1.6 p`` (at least
+    18 mm), length along the stomach times ``0.4 + 1.2 p`` (at least one
+    slice spacing), and ``30 p`` mm more growth outward
+    through the wall. A good responder (small ``p``) has a thin, short wall
+    thickening; a poor responder a mass several centimetres across. Chosen so
+    that demo-scale models pretrained on an independent twin pick the signal
+    up but stay far from the oracle (see ``book/data.md``).
+
+    Parameters
+    ----------
+    p : ndarray of shape (n_patients,)
+    geometry : dict of arrays
+        ``tumour_thickness_mm``, ``tumour_half_extent_mm``,
+        ``tumour_half_length_mm`` and ``tumour_outward_mm`` drawn
+        independently of the response.
+    slice_mm : float
+        Slice spacing. The floors are the smallest sizes of the response-free
+        draw, so even the smallest tumour shows on a slice of the coarsest
+        twin (matrix 64).
+
+    Returns
+    -------
+    dict of arrays
+        The four geometry entries, scaled.
+    """
+    return {
+        "tumour_thickness_mm": np.clip(geometry["tumour_thickness_mm"] * (3.0 * p - 0.5), 8.0, 60.0),
+        "tumour_half_extent_mm": np.maximum(geometry["tumour_half_extent_mm"] * (0.2 + 1.6 * p), 18.0),
+        "tumour_half_length_mm": np.maximum(geometry["tumour_half_length_mm"] * (0.4 + 1.2 * p), slice_mm),
+        "tumour_outward_mm": geometry["tumour_outward_mm"] + 30.0 * p,
+    }
 
 
 def pvp_positions(truth_row, *, n_slices: int) -> np.ndarray:
@@ -455,10 +504,12 @@ def make_truth_table(cohort: pd.DataFrame, *, signal_strength: float = DEFAULT_S
         Effect size ``s`` of the response on the latent score
         ``latent_score = s * label + latent_noise`` (``label`` 1 for PR, poor
         response; ``latent_noise`` standard normal). With ``p =
-        Phi(latent_score - s / 2)``, the tumour's ``necrotic_fraction = 0.03 +
-        0.40 p``, ``heterogeneity_hu = 4 + 20 p`` and ``enhancement_hu = 65 -
-        30 p``: poor responders look more necrotic, more heterogeneous and
-        less enhancing. At 0 the images carry no response signal.
+        Phi(latent_score - s / 2)``, the tumour's size follows
+        :func:`tumour_bulk` and its ``necrotic_fraction = 0.05 + 0.15 p``,
+        ``heterogeneity_hu = 4 + 20 p`` and ``enhancement_hu = 90 - 10 p``:
+        poor responders have bulkier, more necrotic, more heterogeneous and
+        slightly less enhancing tumours. At 0 the images carry no response
+        signal.
     n_slices : int, default 52
     seed : int
 
@@ -482,11 +533,11 @@ def make_truth_table(cohort: pd.DataFrame, *, signal_strength: float = DEFAULT_S
         "patient_id": cohort["patient_id"], "split": cohort["split"], "response": cohort["response"],
         "recist": cohort["recist"] if "recist" in cohort else "",
         "label": label, "latent_noise": noise, "latent_score": latent,
-        "necrotic_fraction": 0.03 + 0.40 * p,
+        "necrotic_fraction": 0.05 + 0.15 * p,
         "heterogeneity_hu": 4.0 + 20.0 * p,
-        "enhancement_hu": 65.0 - 30.0 * p,
+        "enhancement_hu": 90.0 - 10.0 * p,
     })
-    nuisance = _nuisance_table(cohort, n_slices=n_slices, seed=seed)
+    nuisance = _nuisance_table(cohort, n_slices=n_slices, seed=seed, bulk=p)
     truth = pd.concat([truth, nuisance.drop(columns="patient_id")], axis=1)
     ranges = [phantom.liver_slices(_anatomy(r), pvp_positions(r, n_slices=n_slices)) for r in truth.to_dict("records")]
     truth["first_slice"] = [r[0] for r in ranges]

@@ -254,11 +254,27 @@ def test_truth_appearance_depends_on_response_nuisance_does_not(cohort):
     truth = twin.make_truth_table(cohort)
     poor = truth["label"] == 1
     assert (truth["label"] == (truth["response"] == "PR")).all()
-    assert truth.loc[poor, "necrotic_fraction"].mean() > truth.loc[~poor, "necrotic_fraction"].mean() + 0.1
+    assert truth.loc[poor, "necrotic_fraction"].mean() > truth.loc[~poor, "necrotic_fraction"].mean() + 0.05
+    # bulk is the most visible part of the signal: poor responders' tumours are far larger
+    for column in ("tumour_thickness_mm", "tumour_half_extent_mm", "tumour_half_length_mm", "tumour_outward_mm"):
+        assert truth.loc[poor, column].mean() > 1.4 * truth.loc[~poor, column].mean(), column
     null = twin.make_truth_table(cohort, signal_strength=0.0)
-    for column in ("tumour_thickness_mm", "half_width_mm", "contrast_timing", "tumour_d", "noise_hu"):
+    for column in ("half_width_mm", "contrast_timing", "noise_hu", "liver_top", "fov_mm"):
         pd.testing.assert_series_equal(truth[column], null[column])  # the signal moves nothing else
         assert abs(twin.roc_auc(truth[column], truth["label"]) - 0.5) < 0.15, column
+    # without signal, neither the tumour's size nor its look tells the groups apart
+    for column in ("tumour_thickness_mm", "necrotic_fraction", "enhancement_hu"):
+        assert abs(twin.roc_auc(null[column], null["label"]) - 0.5) < 0.15, column
+
+
+def test_tumour_bulk_scales_the_drawn_geometry():
+    geometry = {"tumour_thickness_mm": np.array([16.0, 16.0, 16.0]), "tumour_half_extent_mm": np.array([30.0] * 3),
+                "tumour_half_length_mm": np.array([20.0] * 3), "tumour_outward_mm": np.array([3.0] * 3)}
+    scaled = twin.tumour_bulk(np.array([0.0, 0.5, 1.0]), geometry, slice_mm=5.0)
+    np.testing.assert_allclose(scaled["tumour_thickness_mm"], [8.0, 16.0, 40.0])  # floor of 8 mm
+    np.testing.assert_allclose(scaled["tumour_half_extent_mm"], [18.0, 30.0, 54.0])  # floor of 18 mm
+    np.testing.assert_allclose(scaled["tumour_half_length_mm"], [8.0, 20.0, 32.0])
+    np.testing.assert_allclose(scaled["tumour_outward_mm"], [3.0, 18.0, 33.0])
 
 
 # --------------------------------------------------------------------------
