@@ -363,15 +363,28 @@ def _member_target(study: Study, *, results: str, manifest: str, seed: int, key:
 
 
 def sweep_cohorts(study: Study) -> list[dict]:
-    """The twins of the signal sweep: ``{"name", "signal", "n_patients", "twin", "manifest", "results"}``."""
+    """The twins of the signal sweep.
+
+    Returns
+    -------
+    list of dict
+        ``name, signal, n_patients, matrix, slices, twin_seed`` (everything
+        the twin is generated from, so a change of any reruns it) and the
+        folders ``twin, manifest, results``.
+    """
+    from pdlib.twin import DEFAULT_SEED
+
     if not study.signal_sweep:
         return []
+    sweep = study.signal_sweep
     root = Path(study.results) / "sweep"
     cohorts = []
-    for signal in study.signal_sweep["signals"]:
-        for n in study.signal_sweep["n_patients"]:
+    for signal in sweep["signals"]:
+        for n in sweep["n_patients"]:
             name = f"signal{float(signal):g}_n{int(n)}"
             cohorts.append({"name": name, "signal": float(signal), "n_patients": int(n),
+                            "matrix": int(sweep.get("matrix", 64)), "slices": int(sweep.get("slices", 16)),
+                            "twin_seed": int(sweep.get("twin_seed", DEFAULT_SEED)),
                             "twin": str(root / name / "twin"), "manifest": str(root / name / "twin" / "manifest"),
                             "results": str(root / name / "runs")})
     return cohorts
@@ -626,17 +639,15 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
     return output
 
 
-def make_sweep_twin(cohort: Mapping, *, study: Study) -> dict:
+def make_sweep_twin(cohort: Mapping) -> dict:
     """Generate one twin of the signal sweep (:func:`pdlib.twin.generate_twin`)."""
-    from pdlib.twin import DEFAULT_SEED, generate_twin
+    from pdlib.twin import generate_twin
 
-    sweep = study.signal_sweep or {}
     folder = Path(cohort["twin"])
     if folder.is_dir() and not (folder / "twin.json").exists() and not any(p.is_file() for p in folder.rglob("*")):
         shutil.rmtree(folder)  # empty folders made by Snakemake for the output, not a twin
     return generate_twin(cohort["twin"], n_patients=cohort["n_patients"], signal_strength=cohort["signal"],
-                         matrix=int(sweep.get("matrix", 64)), n_slices=int(sweep.get("slices", 16)),
-                         seed=int(sweep.get("twin_seed", DEFAULT_SEED)))
+                         matrix=cohort["matrix"], n_slices=cohort["slices"], seed=cohort["twin_seed"])
 
 
 def _overridden_defaults(cell, parameters: Mapping) -> bool:
@@ -1121,7 +1132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cohort = next((c for c in sweep_cohorts(study) if c["name"] == args.target), None)
         if cohort is None:
             parser.error(f"no sweep cohort {args.target!r} in study {study.name!r}")
-        make_sweep_twin(cohort, study=study)
+        make_sweep_twin(cohort)
         return 0
     if args.target not in targets:
         parser.error(f"unknown target {args.target!r}; see `python -m pdlib.pipeline list`")

@@ -167,6 +167,18 @@ def test_changing_one_parameter_makes_exactly_its_chapters_stale(study):
 
 
 @pytest.mark.slow
+def test_changing_the_sweep_twins_geometry_reruns_them(study):
+    base = pipeline.load_study(study["config"])
+    changed = {**study["config"], "signal_sweep": {**base.signal_sweep, "slices": 14}}
+    stale = pipeline.stale_targets(pipeline.load_study(changed))
+    assert set(stale) == {"runs/11_sweep"}  # the members follow once their regenerated twins differ
+    dry = _snakemake(Path(study["base"]), changed, "-n")
+    assert dry.returncode == 0, dry.stderr[-4000:]
+    jobs = _planned_jobs(dry.stdout + dry.stderr)
+    assert jobs.get("sweep_twin") == 2 and jobs.get("train_sweep_member") == 2, jobs
+
+
+@pytest.mark.slow
 def test_check_stale_fails_in_ci_and_warns_otherwise(study):
     def check(config, *, ci):
         args = [f"{k}={v}" for k, v in config.items()]
