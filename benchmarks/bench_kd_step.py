@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 
 import torch
+from _steps import add_step_options, fastest_per_step
 
 from pdlib import distill, models, train
 
@@ -36,33 +36,14 @@ def compare(*, teacher_arch: str, student_arch: str, size: int, batch: int, roun
     kd_opt = train.make_optimizer(kd_student, name="adamw", lr=1e-3, weight_decay=0.05)
     x, y = torch.rand(batch, 1, size, size, device=device), torch.randint(0, 2, (batch,), device=device)
 
-    def sync():
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    def parts():
+    def parts(_):
         with torch.no_grad():
             teacher(x)
         train.train_batch(plain, plain_opt, x, y, lr=1e-3)
 
-    for _ in range(3):
-        parts()
-        train.train_batch(kd, kd_opt, x, y, lr=1e-3)
-    times = {"parts": [], "kd": []}
-    for _ in range(rounds):
-        sync()
-        t = time.perf_counter()
-        for _ in range(steps):
-            parts()
-        sync()
-        times["parts"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        for _ in range(steps):
-            train.train_batch(kd, kd_opt, x, y, lr=1e-3)
-        sync()
-        times["kd"].append(time.perf_counter() - t)
-    sum_of_parts = min(times["parts"]) / steps
-    kd_step = min(times["kd"]) / steps
+    per_step = fastest_per_step({"parts": parts, "kd": lambda _: train.train_batch(kd, kd_opt, x, y, lr=1e-3)},
+                                rounds=rounds, steps=steps, device=device)
+    sum_of_parts, kd_step = per_step["parts"], per_step["kd"]
     ratio = kd_step / sum_of_parts
     print(f"{teacher_arch} -> {student_arch}, batch {batch} at {size}px on {device}: "
           f"student step + teacher forward {sum_of_parts * 1e3:.1f} ms, KD step {kd_step * 1e3:.1f} ms, "
@@ -74,12 +55,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", default="efficientnet_b7_demo")
     parser.add_argument("--student", default="efficientnet_b7_demo")
-    parser.add_argument("--size", type=int, default=56)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on a shared machine)")
+    add_step_options(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     compare(teacher_arch=args.teacher, student_arch=args.student, size=args.size, batch=args.batch,

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _steps import add_step_options, fastest_per_step
 
 from pdlib import distill, models, train
 
@@ -58,29 +59,13 @@ def compare(*, arch: str, size: int, batch: int, rounds: int, steps: int, device
     eps = distill.smoothing_epsilon(0.1, 2)
     total = rounds * steps
 
-    def sync():
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
+    def pdlib_step(k):
+        lr = train.lr_at(k, base_lr=1e-3, total_steps=total, warmup_steps=steps)
+        return train.train_batch(step, pdlib_opt, x, y, lr=lr)
 
-    for _ in range(3):  # warm-up
-        bare_step(bare_model, bare_opt, x, y, smoothing=eps)
-        train.train_batch(step, pdlib_opt, x, y, lr=1e-3)
-    times = {"bare": [], "pdlib": []}
-    for r in range(rounds):
-        sync()
-        t = time.perf_counter()
-        for _ in range(steps):
-            bare_step(bare_model, bare_opt, x, y, smoothing=eps)
-        sync()
-        times["bare"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        for i in range(steps):
-            lr = train.lr_at(r * steps + i, base_lr=1e-3, total_steps=total, warmup_steps=steps)
-            train.train_batch(step, pdlib_opt, x, y, lr=lr)
-        sync()
-        times["pdlib"].append(time.perf_counter() - t)
-    bare = min(times["bare"]) / steps
-    mine = min(times["pdlib"]) / steps
+    per_step = fastest_per_step({"bare": lambda k: bare_step(bare_model, bare_opt, x, y, smoothing=eps),
+                                 "pdlib": pdlib_step}, rounds=rounds, steps=steps, device=device)
+    bare, mine = per_step["bare"], per_step["pdlib"]
     ratio = bare / mine
     print(f"{arch} batch {batch} at {size}px on {device}: bare {batch / bare:.1f} img/s, "
           f"pdlib {batch / mine:.1f} img/s, throughput ratio pdlib/bare = {ratio:.3f} (goal >= 0.95)")
@@ -107,12 +92,7 @@ def study(manifest: Path, *, out: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="efficientnet_b7_demo")
-    parser.add_argument("--size", type=int, default=56)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on a shared machine)")
+    add_step_options(parser)
     parser.add_argument("--study", type=Path, default=None, help="manifest folder: time the whole demo study")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "study")
     args = parser.parse_args(argv)
