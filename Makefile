@@ -9,13 +9,14 @@ PROFILE ?= demo
 
 .PHONY: setup test book study twin check-manifest bench clean-results
 
-## setup: create .venv and install pdlib with its test extras at the reference versions
+## setup: create .venv and install pdlib with its test and book extras (the
+## book's MathJax, served offline) at the reference versions
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,book]'
 	touch $@
 
 ## test: set up, then run the whole test suite (CI runs exactly this)
