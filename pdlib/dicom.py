@@ -24,15 +24,18 @@ a message or a result.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.pixels import get_decoder
+from pydicom.datadict import tag_for_keyword
+from pydicom.pixels import apply_modality_lut, get_decoder
 from pydicom.uid import UID
 
 #: ``(0008,0016) SOP Class UID`` of classic, single-frame CT Image Storage
@@ -93,6 +96,44 @@ PORTAL_VENOUS_CJK = ("门脉", "门静脉", "静脉期")
 NOT_PORTAL_VENOUS_CJK = ("动脉", "平扫", "延迟")
 
 _WORDS = re.compile(r"[a-z]+|[0-9]+")
+
+#: Direction cosines of ``(0020,0037) Image Orientation Patient`` must be unit
+#: vectors and orthogonal to within this (a decimal string of 6 to 16
+#: characters carries far more precision).
+DIRECTION_TOLERANCE = 1e-3
+
+#: Largest ``(0018,1120) Gantry/Detector Tilt`` accepted, degrees. The slices
+#: of a tilted acquisition lie on a sheared grid; pdlib does not resample
+#: them, so a tilted series is rejected (see :func:`read_series_hu`).
+MAX_GANTRY_TILT_DEG = 0.1
+
+#: A slice whose position has moved within the image plane (relative to the
+#: first slice) by more than ``SHEAR_MM + SHEAR_RATIO x`` its distance along
+#: the normal is not stacked along its normal: a sheared (gantry-tilted) or
+#: shifted stack, rejected. 0.01 is a shear of about 0.6 degrees.
+SHEAR_MM = 0.05
+SHEAR_RATIO = 0.01
+
+#: Largest absolute coordinate accepted in ``(0020,0032) Image Position
+#: Patient``, mm (100 m: anything beyond is a corrupt value).
+MAX_POSITION_MM = 1e5
+#: Largest ``(0028,0030) Pixel Spacing`` accepted, mm.
+MAX_PIXEL_SPACING_MM = 1e3
+
+#: Decimal String and Integer String text (PS3.5 6.2), leading and trailing
+#: spaces removed.
+_DS_TEXT = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_IS_TEXT = re.compile(r"^[+-]?[0-9]+$")
+
+
+class DataQualityWarning(UserWarning):
+    """Legal input on which the study's method is not what the paper computed.
+
+    For example a one-slice series (no slice spacing, no gap check) or a
+    slice range shorter than the top-10 patient score. The message names the
+    patient and the file; the same text is kept in a data-quality record
+    (:attr:`Volume.notes`, ``data_quality`` of a member's ``summary.json``).
+    """
 
 
 class DicomInputError(ValueError):
@@ -173,6 +214,9 @@ class Volume:
         The file of each slice, in slice order.
     series_uid : str
         ``(0020,000E) Series Instance UID``.
+    notes : tuple of str
+        Data-quality notes on legal but degenerate input (e.g. a one-slice
+        series), each also issued as a :class:`DataQualityWarning`.
     """
 
     hu: np.ndarray
@@ -181,16 +225,167 @@ class Volume:
     slice_spacing: float
     files: tuple[Path, ...]
     series_uid: str
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------
+# header values: each validated once, where it is read
+
+
+def tag_name(keyword: str) -> str:
+    """``"(gggg,eeee) Keyword"`` of a DICOM keyword, for messages.
+
+    Examples
+    --------
+    >>> tag_name("RescaleSlope")
+    '(0028,1053) RescaleSlope'
+    """
+    tag = tag_for_keyword(keyword)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}" if tag is not None else keyword
+
+
+def _shown(value, limit: int = 60) -> str:
+    """A header value as text for a message, shortened."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1")
+    if isinstance(value, pydicom.multival.MultiValue):
+        value = list(value)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _element(ds: pydicom.Dataset, keyword: str, *, path, patient):
+    """The value of an element, or None when absent; a value pydicom cannot parse is an error."""
+    try:
+        if keyword not in ds:
+            return None
+        return ds[keyword].value
+    except Exception as err:  # pydicom raises many types on malformed values
+        try:
+            raw = _shown(ds.get_item(keyword).value)
+        except Exception:  # pragma: no cover - get_item only reads the stored bytes
+            raw = "(unreadable)"
+        raise DicomInputError(f"{tag_name(keyword)} cannot be parsed ({type(err).__name__}: {err}); value {raw}",
+                              patient=patient, path=path) from err
+
+
+def _number(item, *, integer: bool) -> float | int | None:
+    """One value of a DS / IS / binary numeric element as a number, or None if it is not one."""
+    if isinstance(item, (bytes, bytearray)):
+        item = bytes(item).decode("latin-1")
+    if isinstance(item, str):
+        text = item.strip(" \x00")
+        if not (_IS_TEXT if integer else _DS_TEXT).match(text):
+            return None
+        return int(text) if integer else float(text)
+    if isinstance(item, (bool, np.bool_)):
+        return None
+    if isinstance(item, (int, np.integer)):
+        return int(item)
+    if isinstance(item, (float, np.floating)):
+        value = float(item)
+        if integer:
+            return int(value) if value.is_integer() else None
+        return value
+    return None
+
+
+def header_numbers(ds: pydicom.Dataset, keyword: str, *, path=None, patient=None, count: int | None = 1,
+                   integer: bool = False, required: bool = False, low: float = -math.inf,
+                   high: float = math.inf, nonzero: bool = False, why: str = "") -> list | None:
+    """The validated numbers of a header element.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+    keyword : str
+        DICOM keyword, e.g. ``"RescaleSlope"``.
+    path, patient : optional
+        For messages.
+    count : int or None, default 1
+        Required number of values (value multiplicity); None accepts any.
+    integer : bool, default False
+        Values must be integers (IS, US, SS); otherwise decimals (DS, FD).
+    required : bool, default False
+        An absent or empty element is an error (otherwise None is returned).
+    low, high : float
+        Inclusive range of each value.
+    nonzero : bool, default False
+        Zero is not allowed.
+    why : str
+        Appended to the "has no ..." message (e.g. ", needed to stack the slices").
+
+    Returns
+    -------
+    values : list of float (int with ``integer``), or None when absent and not required.
+
+    Raises
+    ------
+    DicomInputError
+        Naming the patient, the file, the tag with its keyword and the bad
+        value, when the text is not a number (malformed IS/DS), a value is
+        not finite (NaN, infinity), outside ``[low, high]`` or zero, or the
+        number of values is wrong.
+    """
+    value = _element(ds, keyword, path=path, patient=patient)
+    if value is None:
+        items = []
+    elif isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        items = list(value)
+    elif isinstance(value, (bytes, bytearray)):
+        items = [value] if bytes(value).strip(b" \x00") else []
+    elif isinstance(value, str):
+        items = [value] if value.strip(" \x00") else []
+    else:
+        items = [value]
+    if not items:
+        if required:
+            raise DicomInputError(f"has no {tag_name(keyword)}{why}", patient=patient, path=path)
+        return None
+    if count is not None and len(items) != count:
+        raise DicomInputError(f"{tag_name(keyword)} has {len(items)} values, expected {count}: {_shown(value)}",
+                              patient=patient, path=path)
+    numbers = []
+    for item in items:
+        number = _number(item, integer=integer)
+        kind = "an integer" if integer else "a number"
+        if number is None:
+            raise DicomInputError(f"{tag_name(keyword)} value {_shown(item)} is not {kind} (value {_shown(value)})",
+                                  patient=patient, path=path)
+        if not math.isfinite(number):
+            raise DicomInputError(f"{tag_name(keyword)} value {_shown(item)} is not finite (value {_shown(value)})",
+                                  patient=patient, path=path)
+        if not low <= number <= high:
+            raise DicomInputError(f"{tag_name(keyword)} value {number!r} is outside [{low:g}, {high:g}]",
+                                  patient=patient, path=path)
+        if nonzero and number == 0:
+            raise DicomInputError(f"{tag_name(keyword)} is 0", patient=patient, path=path)
+        numbers.append(number)
+    return numbers
+
+
+def _header_text(ds: pydicom.Dataset, keyword: str, *, path, patient) -> str:
+    """A text element (UI, CS, LO, ...) stripped, ``""`` when absent."""
+    value = _element(ds, keyword, path=path, patient=patient)
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()
 
 
 # --------------------------------------------------------------------------
 # finding series
 
 
-def _has_preamble(path: Path) -> bool:
+def _has_preamble(path: Path, *, patient: str | None = None) -> bool:
     """True when ``path`` has the 128-byte preamble and ``DICM`` prefix (PS3.10 7.1)."""
-    with open(path, "rb") as f:
-        head = f.read(132)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError as err:
+        raise DicomInputError(f"the file cannot be read ({type(err).__name__}: {err.strerror or err}); "
+                              "a series would silently lose it", patient=patient, path=path) from err
     return len(head) == 132 and head[128:] == b"DICM"
 
 
@@ -211,13 +406,93 @@ def _read(path: Path, *, patient: str | None, stop_before_pixels: bool) -> pydic
     return ds
 
 
+_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def study_files(study_dir: str | os.PathLike, *, patient: str | None = None) -> list[Path]:
+    """Every regular file under a study folder, sorted by path.
+
+    Symbolic links are followed when their target lies inside the study
+    folder (after resolving links; the study folder itself may be a link), so
+    a slice reached through a linked folder is read; each real folder is
+    visited once, so a link loop ends.
+
+    Parameters
+    ----------
+    study_dir : path
+    patient : str, optional
+        For messages.
+
+    Returns
+    -------
+    files : list of Path
+        Paths under ``study_dir`` (not resolved), sorted.
+
+    Raises
+    ------
+    DicomInputError
+        Naming the entry, for a folder that cannot be listed or an entry that
+        cannot be inspected; a broken symbolic link; a link whose target is
+        outside the study folder (never followed); or an entry that is
+        neither a regular file nor a folder (named pipe, socket, device).
+        Nothing under the study folder is skipped without an error.
+    """
+    study_dir = Path(study_dir)
+    root = Path(os.path.realpath(study_dir))
+    visited = {root}
+    files: list[Path] = []
+
+    def visit(folder: Path) -> None:
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(entry.name for entry in entries)
+        except OSError as err:
+            raise DicomInputError(f"the folder cannot be read ({type(err).__name__}: {err.strerror or err}); "
+                                  "its files would silently be missing from their series",
+                                  patient=patient, path=folder) from err
+        for name in names:
+            path = folder / name
+            is_link = path.is_symlink()
+            if is_link:
+                target = Path(os.path.realpath(path))
+                if not target.exists():
+                    raise DicomInputError(f"is a broken symbolic link (to {os.readlink(path)})",
+                                          patient=patient, path=path)
+                if target != root and root not in target.parents:
+                    raise DicomInputError(
+                        f"is a symbolic link to {target}, outside the study folder {root}; pdlib follows links "
+                        "only within the study folder. Copy the files into the study folder instead.",
+                        patient=patient, path=path)
+            try:
+                mode = path.stat().st_mode
+            except OSError as err:
+                raise DicomInputError(f"cannot be inspected ({type(err).__name__}: {err.strerror or err})",
+                                      patient=patient, path=path) from err
+            if stat.S_ISDIR(mode):
+                real = Path(os.path.realpath(path))
+                if real in visited:  # a link loop, or a second link to a folder already read
+                    continue
+                visited.add(real)
+                visit(path)
+            elif stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+                raise DicomInputError(f"is {kind}, not a file or folder; remove it from the study folder",
+                                      patient=patient, path=path)
+
+    visit(study_dir)
+    return sorted(files)
+
+
 def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> list[Series]:
     """Group the DICOM files under a study folder into series.
 
     Parameters
     ----------
     study_dir : path
-        Folder of one CT study; searched recursively.
+        Folder of one CT study; searched recursively (:func:`study_files`).
     patient : str, optional
         Pseudonymous patient id, for error messages.
 
@@ -231,8 +506,11 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     Raises
     ------
     DicomInputError
-        If the folder does not exist, holds no DICOM series, or holds a DICOM
-        file that cannot be read or has no Series Instance UID.
+        If the folder does not exist, holds no DICOM series, holds a DICOM
+        file that cannot be read, has no Series Instance UID or a malformed
+        ``(0020,0011) Series Number``, or holds anything :func:`study_files`
+        refuses (unreadable folders and files, links out of the study,
+        broken links, pipes).
 
     Notes
     -----
@@ -244,40 +522,53 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     if not study_dir.is_dir():
         raise DicomInputError("study folder does not exist", patient=patient, path=study_dir)
     groups: dict[str, list[Path]] = {}
+    numbers: dict[str, int | None] = {}
     headers: dict[str, pydicom.Dataset] = {}
     skipped: list[str] = []
-    for path in sorted(p for p in study_dir.rglob("*") if p.is_file()):
-        if not _has_preamble(path):
+    for path in study_files(study_dir, patient=patient):
+        if not _has_preamble(path, patient=patient):
             skipped.append(path.relative_to(study_dir).as_posix())
             continue
         ds = _read(path, patient=patient, stop_before_pixels=True)
-        sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
-        if sop_class == MEDIA_STORAGE_DIRECTORY:
-            continue
-        uid = str(ds.get("SeriesInstanceUID", "")).strip()
-        if not uid:
-            raise DicomInputError(
-                "has no (0020,000E) Series Instance UID, so it cannot be assigned to a series (is the file truncated?)",
-                patient=patient, path=path,
-            )
+        try:
+            sop_class = (_header_text(ds, "SOPClassUID", path=path, patient=patient)
+                         or str(ds.file_meta.get("MediaStorageSOPClassUID", "")).strip())
+            if sop_class == MEDIA_STORAGE_DIRECTORY:
+                continue
+            uid = _header_text(ds, "SeriesInstanceUID", path=path, patient=patient)
+            if not uid:
+                raise DicomInputError(
+                    "has no (0020,000E) Series Instance UID, so it cannot be assigned to a series "
+                    "(is the file truncated?)", patient=patient, path=path,
+                )
+            number = header_numbers(ds, "SeriesNumber", path=path, patient=patient, integer=True)
+            if uid not in headers:
+                headers[uid] = ds
+                numbers[uid] = number[0] if number else None
+                # the texts shown in messages, read now so that a bad value is reported with its file
+                for keyword in ("Modality", "SeriesDescription", "ProtocolName"):
+                    _header_text(ds, keyword, path=path, patient=patient)
+        except DicomInputError:
+            raise
+        except Exception as err:  # a header value pydicom cannot convert
+            raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
+                                  patient=patient, path=path) from err
         groups.setdefault(uid, []).append(path)
-        headers.setdefault(uid, ds)
     if not groups:
         listed = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
         detail = f"; skipped {len(skipped)} file(s) without a DICOM preamble: {listed}" if skipped else ""
         raise DicomInputError(f"no DICOM series found in the study folder{detail}", patient=patient, path=study_dir)
     series = []
     for uid, files in groups.items():
-        ds = headers[uid]
-        number = ds.get("SeriesNumber")
+        ds, first = headers[uid], files[0]
         series.append(
             Series(
                 series_uid=uid,
                 files=tuple(files),
-                modality=str(ds.get("Modality", "")).strip(),
-                description=str(ds.get("SeriesDescription", "")).strip(),
-                protocol=str(ds.get("ProtocolName", "")).strip(),
-                series_number=int(number) if number not in (None, "") else None,
+                modality=_header_text(ds, "Modality", path=first, patient=patient),
+                description=_header_text(ds, "SeriesDescription", path=first, patient=patient),
+                protocol=_header_text(ds, "ProtocolName", path=first, patient=patient),
+                series_number=numbers[uid],
             )
         )
     series.sort(key=lambda s: (s.series_number is None, s.series_number or 0, s.series_uid))
@@ -400,40 +691,92 @@ def _check_decodable(ds: pydicom.Dataset, *, path, patient) -> None:
         )
 
 
-def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset) -> tuple[np.ndarray, bool]:
-    """HU of stored values, and whether the rescale tags were missing."""
-    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-    missing = slope is None or intercept is None
-    slope = 1.0 if missing else float(slope)
-    intercept = 0.0 if missing else float(intercept)
-    # Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
-    # value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
-    # apply_modality_lut does, then stored as float32.
-    hu = stored.astype(np.float64) * slope + intercept
-    padding = ds.get("PixelPaddingValue")
+def _modality_lut(stored: np.ndarray, ds: pydicom.Dataset, *, path, patient) -> np.ndarray:
+    """HU through a ``(0028,3000) Modality LUT Sequence``, via pydicom's ``apply_modality_lut``."""
+    sequence = _element(ds, "ModalityLUTSequence", path=path, patient=patient)
+    where = tag_name("ModalityLUTSequence")
+    if len(sequence) != 1:
+        raise DicomInputError(f"{where} has {len(sequence)} items, expected 1", patient=patient, path=path)
+    item = sequence[0]
+    lut_type = _header_text(item, "ModalityLUTType", path=path, patient=patient)
+    if lut_type != "HU":
+        raise DicomInputError(
+            f"{where} maps stored values to {tag_name('ModalityLUTType')} {lut_type or '(missing)'!r}, not HU; "
+            "pdlib needs Hounsfield units. Export the series with (0028,1053) Rescale Slope and (0028,1052) "
+            "Rescale Intercept instead.", patient=patient, path=path)
+    entries, _, bits = header_numbers(item, "LUTDescriptor", path=path, patient=patient, count=3, integer=True,
+                                      required=True, low=-(2**15), high=2**16 - 1)
+    entries = entries or 2**16
+    if bits not in (8, 16):
+        raise DicomInputError(f"{tag_name('LUTDescriptor')} gives {bits} bits per LUT entry, expected 8 or 16",
+                              patient=patient, path=path)
+    data = _element(item, "LUTData", path=path, patient=patient)
+    n_data = len(data) // 2 if isinstance(data, (bytes, bytearray)) else len(data) if data is not None else 0
+    if n_data != entries:
+        raise DicomInputError(f"{tag_name('LUTData')} has {n_data} entries; {tag_name('LUTDescriptor')} "
+                              f"announces {entries}", patient=patient, path=path)
+    try:
+        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+    except Exception as err:  # pydicom raises many types on a malformed LUT
+        raise DicomInputError(f"{where} cannot be applied ({type(err).__name__}: {err})",
+                              patient=patient, path=path) from err
+
+
+def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patient=None) -> tuple[np.ndarray, bool]:
+    """HU of stored values, and whether the rescale tags (and a Modality LUT) were missing."""
+    slope = header_numbers(ds, "RescaleSlope", path=path, patient=patient, nonzero=True)
+    intercept = header_numbers(ds, "RescaleIntercept", path=path, patient=patient)
+    has_lut = _element(ds, "ModalityLUTSequence", path=path, patient=patient) not in (None, [])
+    if has_lut and (slope is not None or intercept is not None):
+        raise DicomInputError(
+            f"has both a {tag_name('ModalityLUTSequence')} and rescale tags; PS3.3 C.11.1 allows one or the "
+            "other, so the Hounsfield units are ambiguous", patient=patient, path=path)
+    if (slope is None) != (intercept is None):
+        have, lack = (("RescaleSlope", "RescaleIntercept") if intercept is None
+                      else ("RescaleIntercept", "RescaleSlope"))
+        raise DicomInputError(f"has {tag_name(have)} but no {tag_name(lack)}; the Hounsfield units are unknown",
+                              patient=patient, path=path)
+    missing = slope is None and not has_lut
+    if has_lut:
+        hu = _modality_lut(stored, ds, path=path, patient=patient)
+    else:
+        slope = 1.0 if slope is None else slope[0]
+        intercept = 0.0 if intercept is None else intercept[0]
+        # Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
+        # value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
+        # apply_modality_lut does, then stored as float32.
+        hu = stored.astype(np.float64) * slope + intercept
+    padding = header_numbers(ds, "PixelPaddingValue", path=path, patient=patient, integer=True,
+                             low=-(2**31), high=2**32 - 1)
     if padding is not None:
         # (0028,0120) Pixel Padding Value, with (0028,0121) Pixel Padding
         # Range Limit when present, marks stored values outside the scanned
         # body (PS3.3 C.7.5.1.1.2); they become air instead of e.g. -3024 HU.
         # Cast to the stored type, so that a value written with the other
         # signedness (US 63536 for SS -2000) still matches.
-        limit = ds.get("PixelPaddingRangeLimit", padding)
-        bounds = np.array([int(padding), int(limit)], dtype=np.int64).astype(stored.dtype)
+        limit = header_numbers(ds, "PixelPaddingRangeLimit", path=path, patient=patient, integer=True,
+                               low=-(2**31), high=2**32 - 1) or padding
+        bounds = np.array([padding[0], limit[0]], dtype=np.int64).astype(stored.dtype)
         hu[(stored >= bounds.min()) & (stored <= bounds.max())] = AIR_HU
-    return hu.astype(np.float32), missing
+    with np.errstate(over="ignore", invalid="ignore"):
+        hu = hu.astype(np.float32)
+    if not np.isfinite(hu).all():
+        raise DicomInputError("Hounsfield units are not finite in float32 (rescale slope and intercept too large)",
+                              patient=patient, path=path)
+    return hu, missing
 
 
 def _check_ct_image(ds: pydicom.Dataset, *, path, patient) -> None:
-    sop_class = str(ds.get("SOPClassUID", ""))
-    frames = ds.get("NumberOfFrames")
-    if sop_class == ENHANCED_CT_IMAGE_STORAGE or (frames not in (None, "") and int(frames) > 1):
+    sop_class = _header_text(ds, "SOPClassUID", path=path, patient=patient)
+    frames = header_numbers(ds, "NumberOfFrames", path=path, patient=patient, integer=True, low=1)
+    if sop_class == ENHANCED_CT_IMAGE_STORAGE or (frames is not None and frames[0] > 1):
         raise DicomInputError(
-            f"enhanced or multi-frame CT ({frames or 'n'} frames in one file) is not supported; pdlib reads "
-            f"classic CT Image Storage ({CT_IMAGE_STORAGE}), one slice per file. Convert the series to "
+            f"enhanced or multi-frame CT ({frames[0] if frames else 'n'} frames in one file) is not supported; "
+            f"pdlib reads classic CT Image Storage ({CT_IMAGE_STORAGE}), one slice per file. Convert the series to "
             "single-frame files first (for example with dcm4che's emf2sf).",
             patient=patient, path=path,
         )
-    modality = str(ds.get("Modality", "")).strip()
+    modality = _header_text(ds, "Modality", path=path, patient=patient)
     if modality != "CT":
         raise DicomInputError(f"modality is {modality or '(missing)'}, not CT; only CT series are supported",
                               patient=patient, path=path)
@@ -441,34 +784,34 @@ def _check_ct_image(ds: pydicom.Dataset, *, path, patient) -> None:
         name = UID(sop_class).name if sop_class else "(missing)"
         raise DicomInputError(f"SOP class {name} ({sop_class}) is not CT Image Storage ({CT_IMAGE_STORAGE})",
                               patient=patient, path=path)
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
+    samples = header_numbers(ds, "SamplesPerPixel", path=path, patient=patient, integer=True)
+    if samples is not None and samples[0] != 1:
         raise DicomInputError("has more than one sample per pixel; CT slices are greyscale", patient=patient, path=path)
     if "PixelData" not in ds:
         raise DicomInputError("has no (7FE0,0010) Pixel Data: the file is truncated or not an image",
                               patient=patient, path=path)
-    required = (("ImagePositionPatient", "(0020,0032)"), ("ImageOrientationPatient", "(0020,0037)"),
-                ("PixelSpacing", "(0028,0030)"))
-    for (keyword, tag), n_values in zip(required, (3, 6, 2)):
-        if keyword not in ds or ds[keyword].value in (None, ""):
-            raise DicomInputError(f"has no {tag} {keyword}, needed to stack the slices", patient=patient, path=path)
-        if len(_values(ds, keyword)) != n_values:
-            raise DicomInputError(f"{tag} {keyword} has {len(_values(ds, keyword))} values, expected {n_values}",
-                                  patient=patient, path=path)
+    tilt = header_numbers(ds, "GantryDetectorTilt", path=path, patient=patient)
+    if tilt is not None and abs(tilt[0]) > MAX_GANTRY_TILT_DEG:
+        raise DicomInputError(
+            f"{tag_name('GantryDetectorTilt')} is {tilt[0]:g} degrees: the slices of a tilted acquisition lie on a "
+            "sheared grid, which pdlib does not resample. Reconstruct the series without tilt (or resample it to "
+            "an orthogonal grid) before use.", patient=patient, path=path)
 
 
 def _decode_hu(ds: pydicom.Dataset, *, path, patient) -> tuple[np.ndarray, bool]:
     """Check the transfer syntax, decode one slice, convert to HU."""
     _check_decodable(ds, path=path, patient=patient)
+    rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
+    columns = header_numbers(ds, "Columns", path=path, patient=patient, integer=True, required=True, low=1)[0]
     try:
         stored = ds.pixel_array
     except Exception as err:  # decoders raise many types on corrupt data
         raise DicomInputError(f"pixel data cannot be decoded ({type(err).__name__}: {err}); the file may be truncated",
                               patient=patient, path=path) from err
-    expected = (int(ds.get("Rows", 0)), int(ds.get("Columns", 0)))
-    if stored.shape != expected:
-        raise DicomInputError(f"pixel data has shape {stored.shape}; expected one slice of {expected}",
+    if stored.shape != (rows, columns):
+        raise DicomInputError(f"pixel data has shape {stored.shape}; expected one slice of {(rows, columns)}",
                               patient=patient, path=path)
-    return _hu_from_stored(stored, ds)
+    return _hu_from_stored(stored, ds, path=path, patient=patient)
 
 
 def to_hu(ds: pydicom.Dataset, *, patient: str | None = None, path: str | os.PathLike | None = None) -> np.ndarray:
@@ -485,17 +828,23 @@ def to_hu(ds: pydicom.Dataset, *, patient: str | None = None, path: str | os.Pat
     -------
     hu : ndarray of shape (rows, columns), float32
         ``(0028,1053) Rescale Slope * stored + (0028,1052) Rescale Intercept``
-        (the modality LUT of PS3.3 C.11.1.1.2), equal to
-        ``pydicom.pixels.apply_modality_lut`` except that pixels flagged by
-        ``(0028,0120) Pixel Padding Value`` are set to :data:`AIR_HU`. With
-        the rescale tags missing, slope 1 and intercept 0 are used and a
-        warning names the file.
+        (the modality LUT of PS3.3 C.11.1.1.2), or the ``(0028,3000)
+        Modality LUT Sequence`` when its ``(0028,3004) Modality LUT Type`` is
+        HU; equal to ``pydicom.pixels.apply_modality_lut`` except that pixels
+        flagged by ``(0028,0120) Pixel Padding Value`` are set to
+        :data:`AIR_HU`. With neither rescale tags nor a Modality LUT, slope 1
+        and intercept 0 are used (as pydicom does) and a warning names the
+        file.
 
     Raises
     ------
     DicomInputError
         If the transfer syntax is not supported or its decoder is missing
-        (the message names the package to install), or decoding fails.
+        (the message names the package to install), or decoding fails; if a
+        rescale value, pixel padding value, Rows or Columns is malformed, not
+        finite, out of range or has the wrong number of values; if only one
+        of slope and intercept is present, or a Modality LUT Sequence is
+        present with them, or maps to another unit than HU, or is malformed.
     """
     path = path if path is not None else getattr(ds, "filename", None)
     hu, missing = _decode_hu(ds, path=path, patient=patient)
@@ -512,20 +861,37 @@ def to_hu(ds: pydicom.Dataset, *, patient: str | None = None, path: str | os.Pat
 # stacking
 
 
-def _values(ds: pydicom.Dataset, keyword: str) -> list:
-    """The values of a multi-valued element as a list (pydicom gives a bare value when VM is 1)."""
-    value = ds[keyword].value
-    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
-
-
-def _geometry(ds: pydicom.Dataset) -> dict:
+def _geometry(ds: pydicom.Dataset, *, path, patient) -> dict:
+    """Validated geometry of one slice."""
+    why = ", needed to stack the slices"
+    position = header_numbers(ds, "ImagePositionPatient", path=path, patient=patient, count=3, required=True,
+                              low=-MAX_POSITION_MM, high=MAX_POSITION_MM, why=why)
+    orientation = header_numbers(ds, "ImageOrientationPatient", path=path, patient=patient, count=6,
+                                 required=True, low=-1 - DIRECTION_TOLERANCE, high=1 + DIRECTION_TOLERANCE, why=why)
+    spacing = header_numbers(ds, "PixelSpacing", path=path, patient=patient, count=2, required=True,
+                             low=0, high=MAX_PIXEL_SPACING_MM, nonzero=True, why=why)
+    rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
+    columns = header_numbers(ds, "Columns", path=path, patient=patient, integer=True, required=True, low=1)[0]
+    orientation = np.array(orientation, dtype=np.float64)
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    lengths = (float(np.linalg.norm(row_dir)), float(np.linalg.norm(col_dir)))
+    if max(abs(n - 1) for n in lengths) > DIRECTION_TOLERANCE:
+        raise DicomInputError(
+            f"{tag_name('ImageOrientationPatient')} {orientation.tolist()}: the row and column direction cosines "
+            f"have lengths {lengths[0]:.6g} and {lengths[1]:.6g}, not 1 (tolerance {DIRECTION_TOLERANCE:g})",
+            patient=patient, path=path)
+    dot = float(row_dir @ col_dir)
+    if abs(dot) > DIRECTION_TOLERANCE:
+        raise DicomInputError(
+            f"{tag_name('ImageOrientationPatient')} {orientation.tolist()}: the row and column directions are not "
+            f"orthogonal (dot product {dot:.6g}, tolerance {DIRECTION_TOLERANCE:g})", patient=patient, path=path)
     return {
-        "size": (int(ds.Rows), int(ds.Columns)),
-        "orientation": np.array([float(v) for v in _values(ds, "ImageOrientationPatient")], dtype=np.float64),
-        "spacing": np.array([float(v) for v in _values(ds, "PixelSpacing")], dtype=np.float64),
-        "frame_of_reference": str(ds.get("FrameOfReferenceUID", "")),
-        "position": np.array([float(v) for v in _values(ds, "ImagePositionPatient")], dtype=np.float64),
-        "instance": str(ds.get("SOPInstanceUID", "")),
+        "size": (rows, columns),
+        "orientation": orientation,
+        "spacing": np.array(spacing, dtype=np.float64),
+        "frame_of_reference": _header_text(ds, "FrameOfReferenceUID", path=path, patient=patient),
+        "position": np.array(position, dtype=np.float64),
+        "instance": _header_text(ds, "SOPInstanceUID", path=path, patient=patient),
     }
 
 
@@ -544,6 +910,23 @@ def _check_same_stack(first: dict, other: dict, *, first_path, path, patient, se
         mixed(f"(0028,0030) Pixel Spacing {other['spacing'].tolist()}")
     if other["frame_of_reference"] != first["frame_of_reference"]:
         mixed("(0020,0052) Frame of Reference UID")
+
+
+def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_uid) -> tuple[dict, np.ndarray, bool]:
+    """Read, check and decode one file of a series."""
+    ds = _read(path, patient=patient, stop_before_pixels=False)
+    try:
+        _check_ct_image(ds, path=path, patient=patient)
+        geo = _geometry(ds, path=path, patient=patient)
+        if first is not None:
+            _check_same_stack(first, geo, first_path=first_path, path=path, patient=patient, series_uid=series_uid)
+        hu, missing = _decode_hu(ds, path=path, patient=patient)
+    except DicomInputError:
+        raise
+    except Exception as err:  # a header value pydicom cannot convert, found while using it
+        raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
+                              patient=patient, path=path) from err
+    return geo, hu, missing
 
 
 def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
@@ -568,29 +951,41 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
     DicomInputError
         Naming the patient and the file, when a file is truncated or
         unreadable; is not CT; is an enhanced multi-frame CT; has an
-        unsupported transfer syntax or a missing decoder; differs from the
-        others in size, orientation, pixel spacing or frame of reference
-        (two series mixed under one UID); or when two slices share a
-        position (a duplicate if their pixels are equal, mixed series
-        otherwise) or a gap exceeds :data:`MAX_GAP_FACTOR` times the median
-        spacing (missing slices).
+        unsupported transfer syntax or a missing decoder; has a header value
+        that is malformed, not finite, out of range or has the wrong number of
+        values (with the tag, keyword and value); has direction cosines that
+        are not unit length or not orthogonal; has a gantry tilt (see below);
+        differs from the others in size, orientation, pixel spacing or frame
+        of reference (two series mixed under one UID); or when two slices
+        share a position (a duplicate if their pixels are equal, mixed series
+        otherwise), a gap exceeds :data:`MAX_GAP_FACTOR` times the median
+        spacing (missing slices), or the slices are not stacked along their
+        normal (sheared or shifted stack).
 
     Warns
     -----
     UserWarning
         Once per series, naming the first file, when rescale tags are missing.
+    DataQualityWarning
+        For a series of one slice (no spacing, no gap check); the text is
+        also in :attr:`Volume.notes`.
+
+    Notes
+    -----
+    Gantry tilt is rejected, not corrected: a ``(0018,1120) Gantry/Detector
+    Tilt`` beyond :data:`MAX_GANTRY_TILT_DEG`, or slice positions that move
+    within the image plane by more than :data:`SHEAR_MM` +
+    :data:`SHEAR_RATIO` x their distance along the normal (the sheared grid a
+    tilted acquisition produces even when the tilt tag is absent).
+    Resampling the shear would change every HU value of such a series, and
+    the study's scans were axial.
     """
     if not series.files:
         raise DicomInputError(f"series {series.series_uid} has no files", patient=patient)
     slices, geometry, no_rescale = [], [], []
     for path in series.files:
-        ds = _read(path, patient=patient, stop_before_pixels=False)
-        _check_ct_image(ds, path=path, patient=patient)
-        geo = _geometry(ds)
-        if geometry:
-            _check_same_stack(geometry[0], geo, first_path=series.files[0], path=path, patient=patient,
-                              series_uid=series.series_uid)
-        hu, missing = _decode_hu(ds, path=path, patient=patient)
+        geo, hu, missing = _read_slice(path, patient=patient, first=geometry[0] if geometry else None,
+                                       first_path=series.files[0], series_uid=series.series_uid)
         if missing:
             no_rescale.append(path)
         slices.append(hu)
@@ -624,6 +1019,7 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
             f"{series.series_uid}",
             patient=patient, path=files[k + 1],
         )
+    _check_not_sheared(geometry, order, normal, files=files, patient=patient)
     spacing = float(np.median(diffs)) if len(diffs) else float("nan")
     gaps = np.flatnonzero(diffs > MAX_GAP_FACTOR * spacing)
     if gaps.size:
@@ -633,6 +1029,12 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
             f"{files[k + 1].name} ({positions[k + 1]:.2f} mm), more than {MAX_GAP_FACTOR} x the median spacing "
             f"{spacing:.2f} mm", patient=patient, path=files[k + 1],
         )
+    notes = []
+    if len(files) == 1:
+        notes.append(f"patient {patient}, {files[0]}: series {series.series_uid} has one slice; its slice spacing "
+                     "is unknown and no gap check was possible")
+    for note in notes:
+        warnings.warn(note, DataQualityWarning, stacklevel=2)
     hu = np.stack([slices[i] for i in order]).astype(np.float32, copy=False)
     return Volume(
         hu=hu,
@@ -641,7 +1043,23 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
         slice_spacing=spacing,
         files=files,
         series_uid=series.series_uid,
+        notes=tuple(notes),
     )
+
+
+def _check_not_sheared(geometry: list[dict], order: np.ndarray, normal: np.ndarray, *, files, patient) -> None:
+    """Reject slices that are not stacked along their normal (gantry tilt, shifted field of view)."""
+    origin = geometry[order[0]]["position"]
+    for k, i in enumerate(order[1:], start=1):
+        offset = geometry[i]["position"] - origin
+        along = float(offset @ normal)
+        in_plane = float(np.linalg.norm(offset - along * normal))
+        if in_plane > SHEAR_MM + SHEAR_RATIO * abs(along):
+            raise DicomInputError(
+                f"the slices are not stacked along their normal: {files[k].name} lies {in_plane:.2f} mm within the "
+                f"image plane from {files[0].name}, {abs(along):.2f} mm away along the normal (a sheared stack, "
+                "as from a gantry tilt, or a shifted field of view). pdlib does not resample sheared series; "
+                "reconstruct the series without tilt first.", patient=patient, path=files[k])
 
 
 def load_study_hu(study_dir: str | os.PathLike, *, patient: str, pvp_series_uid: str | None = None) -> Volume:
