@@ -21,8 +21,13 @@ its result as a ``.npy`` file under :func:`pdlib.paths.cache_dir` (written
 atomically), named by a sha256 over the bytes of the series' files, the
 preprocessing parameters and :data:`CACHE_VERSION`. A series is therefore
 decoded once; a later epoch or run with the same files and parameters reads
-the array, and changing a file or a parameter misses the cache. The cache
-holds no DICOM header value and may be deleted at any time. Steps 4-5 happen
+the array, and changing a file or a parameter misses the cache. Which files
+form the series and the sha256 of their bytes come from the study folder's
+index (:mod:`pdlib.cohort_index`), so a warm load opens no DICOM file: it
+stats the folder's files, reads the index and the cached array; a file whose
+size, modification time, ctime or inode changed is read and hashed again
+(the guarantee is stated in :mod:`pdlib.cohort_index`). The cache holds no
+DICOM header value and may be deleted at any time. Steps 4-5 happen
 per item in :class:`SliceDataset`, which holds everything in memory and does
 no file I/O.
 """
@@ -39,7 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from pdlib import atomic, paths
-from pdlib.dicom import AIR_HU, DicomInputError, choose_pvp, find_series, read_series_hu
+from pdlib.cohort_index import file_sha256, pvp_series
+from pdlib.dicom import AIR_HU, DicomInputError, read_series_hu
 from pdlib.manifest import SPLITS
 
 #: Window of the study, in HU: level 35, width 500 (Han et al. 2025,
@@ -234,14 +240,6 @@ def preprocess_volume(
 # the cache
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(files, **parameters) -> str:
     """Cache entry name for the given series files and preprocessing parameters.
 
@@ -259,10 +257,15 @@ def cache_key(files, **parameters) -> str:
         Hex sha256 of :data:`CACHE_VERSION`, the parameters and the sorted
         sha256 digests of the files' bytes.
     """
+    return cache_key_from_digests([file_sha256(f) for f in files], **parameters)
+
+
+def cache_key_from_digests(digests, **parameters) -> str:
+    """:func:`cache_key` from the files' sha256 digests (hex), e.g. those of :mod:`pdlib.cohort_index`."""
     payload = {
         "version": CACHE_VERSION,
         "parameters": parameters,
-        "files": sorted(_file_sha256(Path(f)) for f in files),
+        "files": sorted(str(d) for d in digests),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -344,15 +347,16 @@ def load_patient_slices(
 
 def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarray:
     study = manifest.study_path(patient_id)
-    found = find_series(study, patient=patient_id)
-    series = choose_pvp(found, override_uid=row.get("pvp_series_uid") or None, patient=patient_id)
+    cache = Path(cache_dir if cache_dir is not None else paths.cache_dir())
+    pvp = pvp_series(study, cache_dir=cache, patient=patient_id, override_uid=row.get("pvp_series_uid") or None)
     first, last = _optional_index(row.get("first_slice")), _optional_index(row.get("last_slice"))
-    key = cache_key(series.files, first=first, last=last, resize=resize, window=list(HU_WINDOW), air_hu=AIR_HU)
-    path = Path(cache_dir if cache_dir is not None else paths.cache_dir()) / "slices" / f"{key}.npy"
+    key = cache_key_from_digests(pvp.digests, first=first, last=last, resize=resize, window=list(HU_WINDOW),
+                                 air_hu=AIR_HU)
+    path = cache / "slices" / f"{key}.npy"
     cached = _read_cached(path, size=resize, patient=patient_id)
     if cached is not None:
         return cached
-    volume = read_series_hu(series, patient=patient_id)
+    volume = read_series_hu(pvp.series(), patient=patient_id)
     try:
         slices = preprocess_volume(volume.hu, first=first, last=last, resize=resize)
     except ValueError as err:
