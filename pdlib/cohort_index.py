@@ -9,8 +9,7 @@ every portal-venous file. This module records them once per study folder, in
 ``<cache_dir>/index/<digest of the folder's path>.json``:
 
 * per file (every regular file under the folder, DICOM or not, found as
-  ``find_series`` finds them: recursively, following symbolic links to files
-  but not to folders): its path relative to the folder, ``st_size``,
+  :func:`pdlib.dicom.study_files` finds them): its path relative to the folder, ``st_size``,
   ``st_mtime_ns``, ``st_ctime_ns`` and ``st_ino``, the series it belongs to,
   and the sha256 of its bytes once that has been needed;
 * per series, in ``find_series`` order: a sha256 of its Series Instance UID
@@ -52,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +88,7 @@ def _stat_fields(st: os.stat_result) -> tuple[int, int, int, int]:
     return (int(st.st_size), int(st.st_mtime_ns), int(st.st_ctime_ns), int(st.st_ino))
 
 
-def list_files(study_dir: str | os.PathLike) -> dict[str, tuple[int, int, int, int] | None]:
+def list_files(study_dir: str | os.PathLike) -> dict[str, tuple[int, int, int, int]] | None:
     """Every regular file under ``study_dir`` with its stat fields, opening none.
 
     Parameters
@@ -97,29 +97,46 @@ def list_files(study_dir: str | os.PathLike) -> dict[str, tuple[int, int, int, i
 
     Returns
     -------
-    files : dict
+    files : dict or None
         Path relative to ``study_dir`` (POSIX separators) to ``(st_size,
-        st_mtime_ns, st_ctime_ns, st_ino)``, or None when the file cannot be
-        stat'ed. Folders are searched recursively; symbolic links to files
-        are followed, to folders not, as :func:`pdlib.dicom.find_series`
-        (``Path.rglob``) does.
+        st_mtime_ns, st_ctime_ns, st_ino)`` of the file (of a link's target).
+        The walk is :func:`pdlib.dicom.study_files`' (names sorted, links
+        followed within the study folder, each real folder visited once), so
+        the same files are found under the same names. None when that
+        function would raise (an unreadable entry, a broken link or one out of
+        the study, a pipe): the caller then scans, and the scan reports it.
     """
-    out: dict[str, tuple[int, int, int, int] | None] = {}
-    stack = [("", os.fspath(study_dir))]
-    while stack:
-        prefix, folder = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                rel = prefix + entry.name
-                if entry.is_dir():
-                    if not entry.is_symlink():
-                        stack.append((rel + "/", entry.path))
-                elif entry.is_file():
-                    try:
-                        out[rel] = _stat_fields(entry.stat())
-                    except OSError:
-                        out[rel] = None
-    return out
+    root = os.path.realpath(study_dir)
+    visited = {root}
+    out: dict[str, tuple[int, int, int, int]] = {}
+
+    def visit(prefix: str, folder: str) -> bool:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not os.path.exists(target) or not (target == root or target.startswith(root + os.sep)):
+                    return False
+            st = entry.stat()
+            if stat.S_ISDIR(st.st_mode):
+                real = os.path.realpath(entry.path)
+                if real in visited:
+                    continue
+                visited.add(real)
+                if not visit(rel + "/", entry.path):
+                    return False
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = _stat_fields(st)
+            else:
+                return False
+        return True
+
+    try:
+        return out if visit("", os.fspath(study_dir)) else None
+    except OSError:
+        return None
 
 
 @dataclass
@@ -147,9 +164,9 @@ class StudyIndex:
     series: list[SeriesEntry] = field(default_factory=list)
     by_name: int | None = None  # choose_pvp's pick without an override, None if it fails
 
-    def matches(self, listing: dict) -> bool:
+    def matches(self, listing: dict | None) -> bool:
         """Whether ``listing`` (:func:`list_files`) shows no change since the index was made."""
-        if listing.keys() != self.files.keys():
+        if listing is None or listing.keys() != self.files.keys():
             return False
         return all(entry.trusted and listing[rel] == entry.stat for rel, entry in self.files.items())
 
@@ -233,9 +250,7 @@ def scan_study(study_dir: str | os.PathLike, *, patient: str | None = None,
     found = find_series(study, patient=patient)
     racy_after = now - int(RACY_SECONDS * 1e9)
     index = StudyIndex(study=study)
-    for rel, st in listing.items():
-        if st is None:
-            continue
+    for rel, st in (listing or {}).items():
         index.files[rel] = FileEntry(stat=st, trusted=max(st[1], st[2]) <= racy_after)
     for position, series in enumerate(found):
         members = []
@@ -327,7 +342,7 @@ def pvp_series(study_dir: str | os.PathLike, *, cache_dir: str | os.PathLike, pa
     index = read_index(study, cache_dir)
     found = None
     listing = list_files(study) if index is not None and study.is_dir() else None
-    if index is None or listing is None or not index.matches(listing) or index.choice(override_uid) is None:
+    if index is None or not index.matches(listing) or index.choice(override_uid) is None:
         index, found = scan_study(study, patient=patient, previous=index)
         changed = True
     else:

@@ -174,3 +174,19 @@ def test_index_holds_no_header_value(tiny_cohort, tmp_path):
     for text in texts:
         for value in (FAKE_PATIENT_ID, FAKE_PATIENT_NAME, "Arterial", "PVP 5mm", *uids):
             assert value not in text
+
+
+def test_folders_reached_through_links_are_indexed_as_find_series_walks_them(tiny_cohort, tmp_path):
+    manifest = load_manifest(tiny_cohort)
+    study, cache = manifest.study_path("P001"), tmp_path / "cache"
+    (study / "pvp").rename(study / "real_pvp")
+    (study / "a_link").symlink_to("real_pvp")  # walked first, so the slices are found under a_link/
+    _age_past_racy_window(study)
+    expected = choose_pvp(find_series(study, patient="P001"), patient="P001")
+    assert all(f.parent.name == "a_link" for f in expected.files)
+    for scanned in (True, False):
+        pvp = ci.pvp_series(study, cache_dir=cache, patient="P001")
+        assert pvp.scanned is scanned and pvp.files == expected.files
+    (study / "b_link").symlink_to(tmp_path)  # out of the study: the scan reports it
+    with pytest.raises(DicomInputError, match="outside the study folder"):
+        ci.pvp_series(study, cache_dir=cache, patient="P001")
