@@ -24,8 +24,8 @@ The claims scorecard
     ``pdlib/data/claims.yaml`` lists every comparative or performance claim of
     Han et al. 2025 in our own words with the paper's evidence and the arms of
     :data:`pdlib.distill.ARMS` it concerns; :func:`load_claims` reads and
-    checks it, :func:`claim_estimates` and :func:`seed_claim_estimates` turn
-    scores into estimates with intervals, and :func:`scorecard` applies the
+    checks it, :func:`claim_estimates`, :func:`reader_claim_estimates` and
+    :func:`seed_claim_estimates` turn scores into estimates with intervals, and :func:`scorecard` applies the
     rule fixed in advance (see there) to give each claim a verdict.
 
 Like :mod:`pdlib.stats`, public functions validate their inputs once; a
@@ -94,6 +94,7 @@ __all__ = [
     "load_claims",
     "check_claim_arms",
     "claim_estimates",
+    "reader_claim_estimates",
     "seed_claim_estimates",
     "scorecard",
 ]
@@ -1006,6 +1007,83 @@ def claim_estimates(
             pred = (by_arm[c.arms[0]] >= t).astype(np.int64)
             m = stats.classification_metrics(y, pred, alpha=alpha)
             rows.append([c.id, source, m[c.metric], m[f"{c.metric}_ci_low"], m[f"{c.metric}_ci_high"]])
+    return pd.DataFrame(rows, columns=_ESTIMATE_COLUMNS)
+
+
+def reader_claim_estimates(
+    claims: Sequence[Claim],
+    y_true,
+    scores,
+    reader_calls,
+    *,
+    thresholds: Mapping[str, float],
+    source: str,
+    alpha: float = DEFAULT_ALPHA,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Estimates for the claims that compare an arm's accuracy with the readers.
+
+    For a claim with ``versus`` set (:data:`COMPARATORS`), each patient ``i``
+    contributes the paired difference ``d_i = c_i(arm) - c_i(readers)``, where
+    ``c_i(arm)`` is 1 when the arm's call (``score >= threshold``) is right,
+    and ``c_i(readers)`` is 1 when the named reader is right or, for
+    ``clinicians_mean``, the fraction of the readers who are right. The
+    estimate is ``mean(d)`` (the accuracy difference) and the interval its
+    label-stratified percentile bootstrap (:func:`pdlib.stats.bootstrap_ci`).
+
+    Parameters
+    ----------
+    claims : sequence of Claim
+    y_true : array-like of shape (n_patients,)
+        0/1 labels of the patients the readers called (the test set).
+    scores : mapping arm -> array-like, or DataFrame with one column per arm
+        Scores of the arms for the same patients in the same order.
+    reader_calls : mapping reader -> array-like of 0/1, or DataFrame with one column per reader
+        Each reader's calls (1 = positive class) in the same order; reader
+        names as in ``readers.csv`` (``C3``, ``C20``, ``C40``).
+    thresholds : mapping arm -> float
+        Fixed (out-of-fold) threshold of each arm.
+    source : str
+        Label in the scorecard.
+    alpha : float, default 0.05
+    n_resamples, seed : int
+        Of the bootstrap.
+
+    Returns
+    -------
+    estimates : DataFrame
+        ``claim, source, estimate, ci_low, ci_high``; claims whose arm has no
+        score or threshold, or whose reader has no calls, are left out.
+    """
+    alpha = _check_alpha(alpha)
+    y = stats._as_labels(y_true)
+    by_arm = _scores_by_arm(scores, y.size)
+    if isinstance(reader_calls, pd.DataFrame):
+        reader_calls = {str(c): reader_calls[c].to_numpy() for c in reader_calls.columns}
+    if not isinstance(reader_calls, Mapping) or not reader_calls:
+        raise ValueError("reader_calls must be a non-empty mapping reader -> 0/1 calls (or a DataFrame)")
+    calls = {}
+    for reader, c in reader_calls.items():
+        c = stats._as_labels(c, name=f"calls of reader {reader!r}")
+        if c.size != y.size:
+            raise ValueError(f"reader {reader!r} has {c.size} calls but y_true has {y.size} patients")
+        calls[str(reader)] = c
+    readers_right = {r: (c == y).astype(float) for r, c in calls.items()}
+    readers_right["clinicians_mean"] = np.mean(list(readers_right.values()), axis=0)
+    rows = []
+    for c in claims:
+        if c.versus is None or c.metric != "accuracy" or c.versus not in readers_right:
+            continue
+        arm = c.arms[0]
+        if arm not in by_arm or arm not in thresholds:
+            continue
+        t = _check_threshold(thresholds[arm], f"threshold of arm {arm!r}")
+        right = ((by_arm[arm] >= t).astype(np.int64) == y).astype(float)
+        d = right - readers_right[c.versus]
+        low, high = stats.bootstrap_ci(y, d, lambda _y, v: float(v.mean()), n_resamples=n_resamples,
+                                       alpha=alpha, seed=seed)
+        rows.append([c.id, source, float(d.mean()), low, high])
     return pd.DataFrame(rows, columns=_ESTIMATE_COLUMNS)
 
 

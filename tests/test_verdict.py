@@ -426,3 +426,30 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(verdict, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 6 and result.failed == 0
+
+
+def test_reader_claims_compare_accuracy_on_the_same_patients(claims):
+    rng = np.random.default_rng(8)
+    y = np.repeat([0, 1], 14)
+    score = y * 2.0 + rng.normal(size=28)
+    calls = {"C3": y.copy(), "C20": y.copy(), "C40": y.copy()}
+    calls["C20"][[0, 15, 16, 20]] ^= 1
+    calls["C40"][[1, 2, 3, 17, 18, 19, 21, 22, 23, 24]] ^= 1
+    est = verdict.reader_claim_estimates(claims, y, {"pd_b7": score}, calls, thresholds={"pd_b7": 1.0},
+                                         source="test (14+14)").set_index("claim")
+    assert set(est.index) == {"pd_at_least_clinicians_mean", "pd_beats_clinicians_mean", "pd_beats_clinician_c40",
+                              "pd_at_least_clinician_c20"}
+    # the same accuracies as pdlib.stats.reader_comparison
+    ids = [f"p{i:02d}" for i in range(28)]
+    predictions = pd.DataFrame({"patient_id": ids, "split": "test", "label": y, "score": score})
+    long = pd.DataFrame([{"patient_id": p, "reader": r, "call": "PR" if c[i] else "GR"}
+                         for r, c in calls.items() for i, p in enumerate(ids)])
+    table = stats.reader_comparison(predictions, long, threshold=1.0).set_index("reader")["accuracy"]
+    assert est.loc["pd_beats_clinician_c40", "estimate"] == pytest.approx(table["model"] - table["C40"])
+    assert est.loc["pd_at_least_clinician_c20", "estimate"] == pytest.approx(table["model"] - table["C20"])
+    mean_readers = table[["C3", "C20", "C40"]].mean()
+    assert est.loc["pd_at_least_clinicians_mean", "estimate"] == pytest.approx(table["model"] - mean_readers)
+    assert (est["ci_low"] <= est["estimate"]).all() and (est["estimate"] <= est["ci_high"]).all()
+    with pytest.raises(ValueError, match="reader 'C3' has 27 calls"):
+        verdict.reader_claim_estimates(claims, y, {"pd_b7": score}, {"C3": y[:-1]}, thresholds={"pd_b7": 1.0},
+                                       source="t")
