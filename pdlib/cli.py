@@ -16,6 +16,7 @@ COMMANDS = {
     "check-manifest": ("pdlib.manifest", "main"),
     "train": ("pdlib.train", "main"),
     "audit": ("pdlib.audit", "main"),
+    "fetch-weights": ("pdlib.cli", "fetch_weights_main"),
 }
 
 
@@ -27,3 +28,44 @@ def main(argv: list[str] | None = None) -> int:
     module_name, func_name = COMMANDS[argv[0]]
     func = getattr(importlib.import_module(module_name), func_name)
     return int(func(argv[1:]) or 0)
+
+
+def fetch_weights_main(argv: list[str]) -> int:
+    """``python -m pdlib fetch-weights --profile paper DIR [--source FOLDER] [--arch NAME ...]``.
+
+    Stores every weight file the profile's architectures start from in
+    ``DIR`` (see :func:`pdlib.models.fetch_weights`); afterwards
+    ``PDLIB_WEIGHTS=DIR`` makes ``pretrained=True`` load from there without
+    network access.
+    """
+    import argparse
+
+    from pdlib import models
+
+    parser = argparse.ArgumentParser(
+        prog="pdlib fetch-weights",
+        description="Store the ImageNet weight files a profile needs, for offline use with PDLIB_WEIGHTS=DIR.")
+    parser.add_argument("out", metavar="DIR", help="folder that receives <timm name>.safetensors files")
+    parser.add_argument("--profile", default="paper", choices=sorted(models.ARCHS))
+    parser.add_argument("--source", default=None,
+                        help="copy from this folder of weight files instead of the Hugging Face hub (or its cache)")
+    parser.add_argument("--arch", action="append", default=None,
+                        help="only this architecture of the profile (repeatable)")
+    args = parser.parse_args(argv)
+    if args.arch:
+        unknown = [a for a in args.arch if a not in models.ARCHS[args.profile]]
+        if unknown:
+            parser.error(f"not architectures of profile {args.profile}: {unknown}")
+    try:
+        files = models.fetch_weights(args.profile, args.out, source=args.source, archs=args.arch)
+    except models.PretrainedWeightsUnavailable as exc:
+        print(f"pdlib fetch-weights: {exc}", file=sys.stderr)
+        return 1
+    for path in files:
+        print(path)
+    if not files:
+        print(f"profile {args.profile} starts from no hub weights; nothing to fetch", file=sys.stderr)
+    else:
+        print(f"{len(files)} weight file(s) in {args.out}; use them with {models.WEIGHTS_ENV}={args.out}",
+              file=sys.stderr)
+    return 0

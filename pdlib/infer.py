@@ -88,18 +88,13 @@ def patient_scores(slice_probs: np.ndarray, patient_index: np.ndarray, *, n_pati
     return np.array([top_k_mean(slice_probs[patient_index == p], k=top_k) for p in range(n_patients)])
 
 
-def _device_context(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
 def predict_slices(model: nn.Module, patients: Sequence, *, crop: int, batch_size: int = 256,
-                   device: str | torch.device = "cpu", amp: bool = False,
+                   device: str | torch.device = "cpu",
                    channels_last: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positive-class probability of every slice, centre-cropped.
+    """Positive-class probability of every slice, centre-cropped, computed in fp32.
+
+    Scores are never computed under bfloat16 autocast: bfloat16 logits keep 8
+    bits of mantissa, so close patients would tie and change the ROC curve.
 
     Parameters
     ----------
@@ -110,8 +105,6 @@ def predict_slices(model: nn.Module, patients: Sequence, *, crop: int, batch_siz
         Centre-crop side (224 in the paper).
     batch_size : int
     device : str or torch.device
-    amp : bool
-        bfloat16 autocast on CUDA.
     channels_last : bool
         Channels-last input on CUDA.
 
@@ -130,7 +123,7 @@ def predict_slices(model: nn.Module, patients: Sequence, *, crop: int, batch_siz
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     probs, owners = [], []
     model.eval()
-    with torch.inference_mode(), _device_context(device, amp):
+    with torch.inference_mode():
         for x, _, patient in loader:
             x = x.to(device, non_blocking=True)
             if channels_last and device.type == "cuda":
@@ -154,8 +147,8 @@ def centre_crop(array: np.ndarray, crop: int) -> np.ndarray:
 
 
 def predict_volumes(model: nn.Module, patients: Sequence, *, depth: int, crop: int, batch_size: int = 8,
-                    device: str | torch.device = "cpu", amp: bool = False) -> np.ndarray:
-    """Positive-class probability of each patient's resampled, centre-cropped stack (3D arm).
+                    device: str | torch.device = "cpu") -> np.ndarray:
+    """Positive-class probability of each patient's resampled, centre-cropped stack (3D arm), in fp32.
 
     Each stack is resampled to ``depth`` slices by
     :func:`pdlib.slices.resample_depth`, then centre-cropped in plane.
@@ -169,7 +162,7 @@ def predict_volumes(model: nn.Module, patients: Sequence, *, depth: int, crop: i
     device = torch.device(device)
     model.eval()
     probs = []
-    with torch.inference_mode(), _device_context(device, amp):
+    with torch.inference_mode():
         for start in range(0, len(patients), batch_size):
             batch = [centre_crop(resample_depth(p.slices, depth), crop) for p in patients[start:start + batch_size]]
             x = torch.from_numpy(np.stack(batch))[:, None].to(device)
@@ -179,8 +172,8 @@ def predict_volumes(model: nn.Module, patients: Sequence, *, depth: int, crop: i
 
 def predict_patients(model: nn.Module, patients: Sequence, *, arch: str, crop: int, top_k: int = TOP_K,
                      volume_depth: int = 64, batch_size: int = 256, volume_batch_size: int = 8, device: str | torch.device = "cpu",
-                     amp: bool = False, channels_last: bool = False):
-    """Slice and patient predictions of ``model`` on ``patients`` as two tables.
+                     channels_last: bool = False):
+    """Slice and patient predictions of ``model`` on ``patients`` as two tables, in fp32.
 
     Returns
     -------
@@ -194,11 +187,11 @@ def predict_patients(model: nn.Module, patients: Sequence, *, arch: str, crop: i
 
     if models.is_volumetric(arch):
         probs = predict_volumes(model, patients, depth=volume_depth, crop=crop, batch_size=volume_batch_size,
-                                device=device, amp=amp)
+                                device=device)
         owners, slice_index, scores = np.arange(len(patients)), np.full(len(patients), -1), probs
     else:
         probs, owners, slice_index = predict_slices(model, patients, crop=crop, batch_size=batch_size, device=device,
-                                                    amp=amp, channels_last=channels_last)
+                                                    channels_last=channels_last)
         scores = patient_scores(probs, owners, n_patients=len(patients), top_k=top_k)
     slice_table = pd.DataFrame({
         "patient_id": [patients[i].patient_id for i in owners],
@@ -253,8 +246,10 @@ def load_member(member_dir: str | os.PathLike, *, device: str | torch.device = "
 
     The checkpoint is read with ``torch.load(..., weights_only=True)``; the
     architecture comes from its recorded ``model_args``
-    (:func:`pdlib.models.model_from_args`). Returns the model in evaluation
-    mode.
+    (:func:`pdlib.models.model_from_args`): the timm model that was actually
+    built (e.g. ``tf_efficientnet_b7`` for ImageNet weights) and the input
+    normalisation that goes with its weights, so the reloaded member computes
+    exactly what the trained one did. Returns the model in evaluation mode.
     """
     path = Path(member_dir) / "checkpoint.pt"
     if not path.is_file():

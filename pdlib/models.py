@@ -52,10 +52,23 @@ Single-channel input
 CT slices are grey, so every model takes ``in_chans=1``. With ImageNet
 weights, timm adapts the RGB stem by summing its three kernels over the
 colour axis; a convolution is linear, so this gives exactly the output the
-RGB stem would give on the grey slice replicated to three channels (no
-per-channel normalisation is applied to the windowed [0, 1] slices), at a
+RGB stem would give on the grey slice replicated to three channels, at a
 third of the stem's input memory and compute. Replicating to three channels
 would cost more and change nothing.
+
+Input normalisation
+-------------------
+The normalisation follows the weights (:func:`input_normalisation`). ImageNet
+weights were trained on ``(rgb - mean_c) / std_c``; the summed stem reads the
+grey slice as the same value in the three colour channels, so the matching
+single-channel normalisation is ``(x - mean) / std`` with the channel averages
+of the weights' timm ``pretrained_cfg`` (0.449 and 0.226 for the ImageNet
+constants). Every other start (random initialisation, the demo's pretext
+weights, a local ``weights_path``) keeps the identity: those weights were
+learnt on the windowed [0, 1] slices as they are. The normalisation is part of
+the model (a forward pre-hook, :func:`attach_normalisation`), so training,
+scoring and Grad-CAM all see the same input, and it is recorded in
+``model.pdlib_args["input_norm"]`` and so in every checkpoint.
 
 Pretrained weights
 ------------------
@@ -69,6 +82,24 @@ ImageNet weights (``.tv_in1k``). The 3D ResNet and the demo/smoke scales have
 no hub weights; pass ``weights_path`` instead. Without network access and
 without the weights in the local cache, asking for them raises
 :class:`PretrainedWeightsUnavailable` at once instead of retrying.
+
+Offline: ``python -m pdlib fetch-weights --profile paper DIR`` (on a connected
+machine, :func:`fetch_weights`) stores one file per weight set,
+``DIR/<timm name>.safetensors``; with ``PDLIB_WEIGHTS=DIR`` in the
+environment, ``pretrained=True`` loads from that folder through timm's own
+loading code (RGB stem summed, ImageNet head dropped) and never touches the
+network. A missing file raises :class:`PretrainedWeightsUnavailable` naming
+the file and the command.
+
+Round trip
+----------
+Whatever the factory decided is recorded in ``model.pdlib_args`` (and so in
+every checkpoint) and rebuilt exactly by :func:`model_from_args`: the timm
+model actually built (``tf_efficientnet_b7`` with TensorFlow "same" padding
+and BatchNorm eps 1e-3 when pretrained, ``efficientnet_b7`` otherwise; the
+hybrid's backbone alike), a description of padding, normalisation eps and
+stem (:func:`describe_build`, checked after rebuilding) and the input
+normalisation.
 
 Every new classifier head is initialised with small weights (std 0.01)
 and zero bias, so all architectures start training near chance
@@ -91,8 +122,10 @@ ICML 2019. Huang G et al. Deep networks with stochastic depth. ECCV 2016.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import shutil
 import socket
 import threading
 import warnings
@@ -174,6 +207,15 @@ _HYBRID_TRANSFORMER = {"paper": (256, 2, 8), "demo": (64, 1, 4), "smoke": (32, 1
 
 #: Seconds allowed to reach the model hub before concluding that we are offline.
 HUB_PROBE_TIMEOUT_S = 3.0
+
+#: Environment variable naming a folder of weight files written by ``python -m pdlib fetch-weights``.
+WEIGHTS_ENV = "PDLIB_WEIGHTS"
+
+#: File endings a weights folder may hold, in order of preference.
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".bin")
+
+#: Input normalisation of weights learnt on the windowed slices as they are.
+IDENTITY_NORM = {"mean": 0.0, "std": 1.0, "source": "identity"}
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -303,40 +345,16 @@ def create_model(
         )
         drop_path_rate = 0.0
     hub_name = PRETRAINED_WEIGHTS[name] if pretrained else None
-    cache_dir = _hf_cache_dir() if pretrained else None
-    if pretrained:
-        require_hub_weights(hub_name, cache_dir=cache_dir)
-
-    common = dict(num_classes=num_classes, in_chans=in_chans, drop_rate=float(drop_rate))
-    scale = SCALES[profile]
-    if name.startswith("efficientnet"):
-        model = _efficientnet(name, scale, hub_name=hub_name, cache_dir=cache_dir,
-                              drop_path_rate=drop_path_rate, **common, **kwargs)
-    elif name in _RESNET_LAYERS:
-        model = _resnet(name, scale, hub_name=hub_name, cache_dir=cache_dir,
-                        drop_path_rate=drop_path_rate, **common, **kwargs)
-    elif name in _DENSENET_BLOCKS:
-        model = _densenet(name, scale, hub_name=hub_name, cache_dir=cache_dir, **common, **kwargs)
-    elif name in _VGG_CFGS:
-        model = _vgg(name, scale, hub_name=hub_name, cache_dir=cache_dir, **common, **kwargs)
-    elif name == "resnet50_3d":
-        model = _resnet3d(scale, **common, **kwargs)
-    elif name == "hybrid_efficientnet_b7":
-        backbone = _efficientnet("efficientnet_b7", scale, hub_name=hub_name, cache_dir=cache_dir,
-                                 drop_path_rate=drop_path_rate, num_classes=0, in_chans=in_chans,
-                                 drop_rate=0.0, global_pool="")
-        embed_dim, depth, num_heads = _HYBRID_TRANSFORMER[profile]
-        options = dict(embed_dim=embed_dim, depth=depth, num_heads=num_heads)
-        options.update(kwargs)
-        model = _finish(HybridEfficientNetTransformer(backbone, num_classes=num_classes, drop_rate=float(drop_rate),
-                                                      **options), "head")
-    else:  # pragma: no cover - split_arch already rejected it
-        raise ValueError(f"unknown arch {arch!r}")
-
+    load = pretrained_source(hub_name, arch=arch) if pretrained else {}
+    model = _build(name, profile, timm_name=hub_name or _default_timm_name(name, profile), load=load,
+                   num_classes=num_classes, in_chans=in_chans, drop_rate=float(drop_rate),
+                   drop_path_rate=drop_path_rate, **kwargs)
     if not (pretrained and num_classes == 1000):  # a new head, not ImageNet's own
         _reset_head(model)
     if weights_path is not None:
         load_weights(model, weights_path)
+    norm = input_normalisation(hub_name)
+    attach_normalisation(model, norm)
     model.pdlib_args = dict(
         arch=arch,
         num_classes=num_classes,
@@ -346,23 +364,143 @@ def create_model(
         drop_rate=float(drop_rate),
         drop_path_rate=float(drop_path_rate),
         **kwargs,
+        build=describe_build(model, timm_name=hub_name or _default_timm_name(name, profile)),
+        input_norm=norm,
     )
     return model
+
+
+#: Keys of ``pdlib_args`` that are not constructor keywords.
+_RECORD_KEYS = ("arch", "pretrained", "weights_path", "build", "input_norm")
 
 
 def model_from_args(args: dict) -> nn.Module:
     """Rebuild an untrained model from ``model.pdlib_args`` (no weights loaded).
 
     Pretrained or file weights are not fetched again: a checkpoint's
-    ``state_dict`` is loaded on top by the caller.
+    ``state_dict`` is loaded on top by the caller. The recorded build (the
+    timm model actually built, e.g. ``tf_efficientnet_b7`` rather than
+    ``efficientnet_b7``) and input normalisation are reproduced, and the
+    rebuilt model's :func:`describe_build` must equal the recorded one.
+    Records written before these were kept (no ``build`` key) rebuild as
+    before: the plain timm name, identity normalisation.
+
+    Raises
+    ------
+    ValueError
+        When the rebuilt model differs from the recorded description (e.g. a
+        timm release that changed the architecture's defaults).
     """
     args = dict(args)
-    args.pop("pretrained", None)
-    args.pop("weights_path", None)
-    arch = args.pop("arch")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return create_model(arch, **args)
+    arch = args["arch"]
+    recorded, norm = args.get("build"), args.get("input_norm") or IDENTITY_NORM
+    options = {k: v for k, v in args.items() if k not in _RECORD_KEYS}
+    name, profile = split_arch(arch)
+    timm_name = recorded["timm_name"] if recorded else _default_timm_name(name, profile)
+    drop_path_rate = options.pop("drop_path_rate", 0.0)
+    if drop_path_rate and not supports_drop_path(arch):
+        drop_path_rate = 0.0
+    options.setdefault("num_classes", 2)
+    options.setdefault("in_chans", 1)
+    options["drop_rate"] = float(options.get("drop_rate", 0.0))
+    model = _build(name, profile, timm_name=timm_name, load={}, drop_path_rate=float(drop_path_rate), **options)
+    attach_normalisation(model, norm)
+    if recorded:
+        rebuilt = describe_build(model, timm_name=timm_name)
+        if rebuilt != recorded:
+            raise ValueError(f"{arch}: the rebuilt model differs from the recorded one: recorded {recorded}, "
+                             f"rebuilt {rebuilt} (another timm version?)")
+    model.pdlib_args = args
+    return model
+
+
+def _default_timm_name(name: str, profile: str) -> str | None:
+    """timm name of a paper-scale architecture built without hub weights (``None``: not a timm model)."""
+    if SCALES[profile] is not None or name in ("resnet50_3d",):
+        return None
+    return "efficientnet_b7" if name == "hybrid_efficientnet_b7" else name
+
+
+def _build(name: str, profile: str, *, timm_name: str | None, load: dict, num_classes: int, in_chans: int,
+           drop_rate: float, drop_path_rate: float, **kwargs) -> nn.Module:
+    """The network of ``name`` at ``profile``'s scale; ``timm_name``/``load`` choose the timm model and weights."""
+    common = dict(num_classes=num_classes, in_chans=in_chans, drop_rate=float(drop_rate))
+    scale = SCALES[profile]
+    if name.startswith("efficientnet"):
+        return _efficientnet(name, scale, timm_name=timm_name, load=load,
+                             drop_path_rate=drop_path_rate, **common, **kwargs)
+    if name in _RESNET_LAYERS:
+        return _resnet(name, scale, timm_name=timm_name, load=load, drop_path_rate=drop_path_rate, **common, **kwargs)
+    if name in _DENSENET_BLOCKS:
+        return _densenet(name, scale, timm_name=timm_name, load=load, **common, **kwargs)
+    if name in _VGG_CFGS:
+        return _vgg(name, scale, timm_name=timm_name, load=load, **common, **kwargs)
+    if name == "resnet50_3d":
+        return _resnet3d(scale, **common, **kwargs)
+    if name == "hybrid_efficientnet_b7":
+        backbone = _efficientnet("efficientnet_b7", scale, timm_name=timm_name, load=load,
+                                 drop_path_rate=drop_path_rate, num_classes=0, in_chans=in_chans,
+                                 drop_rate=0.0, global_pool="")
+        embed_dim, depth, num_heads = _HYBRID_TRANSFORMER[profile]
+        options = dict(embed_dim=embed_dim, depth=depth, num_heads=num_heads)
+        options.update(kwargs)
+        return _finish(HybridEfficientNetTransformer(backbone, num_classes=num_classes, drop_rate=float(drop_rate),
+                                                     **options), "head")
+    raise ValueError(f"unknown arch {name!r}")  # pragma: no cover - split_arch already rejected it
+
+
+def describe_build(model: nn.Module, *, timm_name: str | None) -> dict:
+    """What distinguishes builds of one architecture whose ``state_dict`` keys are identical.
+
+    ``timm_name`` (the timm model built, ``None`` for pdlib's scaled members
+    and MONAI), ``padding`` (``"tf_same"`` when TensorFlow "same" padding
+    layers are present, else ``"symmetric"``), ``norm_eps`` (the distinct eps
+    of the normalisation layers) and ``stem_in_chans``.
+    """
+    classes = {type(m).__name__ for m in model.modules()}
+    padding = "tf_same" if any(c.endswith("Same") or c.endswith("SameExport") for c in classes) else "symmetric"
+    eps = sorted({float(m.eps) for m in model.modules()
+                  if isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm))})
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))), None)
+    return {"timm_name": timm_name, "padding": padding, "norm_eps": eps,
+            "stem_in_chans": None if first is None else int(first.in_channels)}
+
+
+def input_normalisation(hub_name: str | None) -> dict:
+    """``{"mean", "std", "source"}`` of the single-channel input the weights expect.
+
+    ``None`` (no hub weights): :data:`IDENTITY_NORM`. Hub weights: the averages
+    over the colour channels of timm's ``pretrained_cfg`` mean and std (see
+    the module notes on input normalisation).
+    """
+    if hub_name is None:
+        return dict(IDENTITY_NORM)
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(hub_name)
+    if cfg is None or not cfg.mean or not cfg.std:
+        raise ValueError(f"timm has no normalisation constants for {hub_name!r}")
+    return {"mean": float(sum(cfg.mean) / len(cfg.mean)), "std": float(sum(cfg.std) / len(cfg.std)),
+            "source": hub_name}
+
+
+class _Normalise:
+    """Forward pre-hook: ``x -> (x - mean) / std`` on the model's input."""
+
+    def __init__(self, mean: float, std: float):
+        self.mean, self.std = float(mean), float(std)
+
+    def __call__(self, module, args):
+        return ((args[0] - self.mean) / self.std, *args[1:])
+
+
+def attach_normalisation(model: nn.Module, norm: dict) -> nn.Module:
+    """Make ``model`` normalise its input as ``norm`` says (nothing for the identity)."""
+    if not float(norm["std"]) > 0:
+        raise ValueError(f"input normalisation needs std > 0, got {norm}")
+    if (float(norm["mean"]), float(norm["std"])) != (0.0, 1.0):
+        model.register_forward_pre_hook(_Normalise(norm["mean"], norm["std"]))
+    return model
 
 
 # --------------------------------------------------------------------------- families
@@ -387,18 +525,22 @@ def _reset_head(model: nn.Module) -> None:
         nn.init.zeros_(head.bias)
 
 
+def _timm_load(load: dict) -> dict:
+    """timm keywords of a weights source (:func:`pretrained_source`); none: no weights."""
+    return dict(load) if load else {"pretrained": False, "cache_dir": None}
+
+
 def _finish(model: nn.Module, classifier: str) -> nn.Module:
     model.pdlib_classifier = classifier  # parameter prefix of the (re-initialised) head
     return model
 
 
-def _efficientnet(name, scale, *, hub_name, cache_dir, num_classes, in_chans, drop_rate, drop_path_rate, **kwargs):
+def _efficientnet(name, scale, *, timm_name, load, num_classes, in_chans, drop_rate, drop_path_rate, **kwargs):
     import timm
 
     if scale is None:
-        model_name = hub_name or name
         model = timm.create_model(
-            model_name, pretrained=hub_name is not None, cache_dir=cache_dir, num_classes=num_classes,
+            timm_name or name, **_timm_load(load), num_classes=num_classes,
             in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate, **kwargs,
         )
         return _finish(model, "classifier")
@@ -415,7 +557,7 @@ def _efficientnet(name, scale, *, hub_name, cache_dir, num_classes, in_chans, dr
     return _finish(model, "classifier")
 
 
-def _resnet(name, scale, *, hub_name, cache_dir, num_classes, in_chans, drop_rate, drop_path_rate, **kwargs):
+def _resnet(name, scale, *, timm_name, load, num_classes, in_chans, drop_rate, drop_path_rate, **kwargs):
     import timm
 
     options = dict(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate)
@@ -426,11 +568,11 @@ def _resnet(name, scale, *, hub_name, cache_dir, num_classes, in_chans, drop_rat
             stem_width=_scaled(64, scale.width),
         )
     options.update(kwargs)
-    model = timm.create_model(hub_name or name, pretrained=hub_name is not None, cache_dir=cache_dir, **options)
+    model = timm.create_model(timm_name or name, **_timm_load(load), **options)
     return _finish(model, "fc")
 
 
-def _densenet(name, scale, *, hub_name, cache_dir, num_classes, in_chans, drop_rate, **kwargs):
+def _densenet(name, scale, *, timm_name, load, num_classes, in_chans, drop_rate, **kwargs):
     import timm
 
     options = dict(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
@@ -440,15 +582,15 @@ def _densenet(name, scale, *, hub_name, cache_dir, num_classes, in_chans, drop_r
             block_config=tuple(_scaled(n, scale.depth) for n in _DENSENET_BLOCKS[name]),
         )
     options.update(kwargs)
-    model = timm.create_model(hub_name or name, pretrained=hub_name is not None, cache_dir=cache_dir, **options)
+    model = timm.create_model(timm_name or name, **_timm_load(load), **options)
     return _finish(model, "classifier")
 
 
-def _vgg(name, scale, *, hub_name, cache_dir, num_classes, in_chans, drop_rate, **kwargs):
+def _vgg(name, scale, *, timm_name, load, num_classes, in_chans, drop_rate, **kwargs):
     import timm
 
     if scale is None:
-        model = timm.create_model(hub_name or name, pretrained=hub_name is not None, cache_dir=cache_dir,
+        model = timm.create_model(timm_name or name, **_timm_load(load),
                                   num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, **kwargs)
         return _finish(model, "head.fc")
     from timm.models.vgg import VGG
@@ -548,6 +690,10 @@ class HybridEfficientNetTransformer(nn.Module):
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(embed_dim, num_classes)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters kept out of weight decay by name (timm's convention): position embedding, class token."""
+        return {"pos_embed", "cls_token"}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.proj(self.backbone.forward_features(x))  # [B, D, h, w]
         h, w = features.shape[-2:]
@@ -587,18 +733,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
         Missing file, or keys/shapes that do not match the model.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state_dict (name -> tensor)")
+    state = read_state_dict(path)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     own = model.state_dict()
     head = getattr(model, "pdlib_classifier", None)
@@ -700,6 +835,179 @@ def require_hub_weights(hub_name: str, *, cache_dir: str | os.PathLike | None = 
         why = "HF_HUB_OFFLINE is set" if offline else f"{endpoint} is unreachable"
         raise PretrainedWeightsUnavailable(
             f"pretrained weights {hub_name} (hub id {cfg.hf_hub_id}) are not in the cache {cache_dir} and {why}. "
-            "Download them on a connected machine into that cache, pass weights_path=<local state_dict>, "
+            f"On a connected machine run `python -m pdlib fetch-weights --profile paper DIR` and set "
+            f"{WEIGHTS_ENV}=DIR here, pass weights_path=<local state_dict>, "
             "or train from scratch with pretrained=False."
         )
+
+
+def weights_file_name(hub_name: str) -> str:
+    """Name of ``hub_name``'s file in a weights folder: ``<timm name>.safetensors``."""
+    return f"{hub_name}.safetensors"
+
+
+def weights_folder() -> Path | None:
+    """The folder named by ``PDLIB_WEIGHTS`` (read at call time), or ``None``."""
+    value = os.environ.get(WEIGHTS_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def find_weights_file(hub_name: str, folder: str | os.PathLike) -> Path | None:
+    """``folder/<hub_name>`` with one of :data:`WEIGHT_SUFFIXES`, or ``None``."""
+    for suffix in WEIGHT_SUFFIXES:
+        path = Path(folder) / f"{hub_name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def pretrained_source(hub_name: str, *, arch: str | None = None) -> dict:
+    """timm keywords that load ``hub_name``'s ImageNet weights, checked to be obtainable now.
+
+    With ``PDLIB_WEIGHTS=DIR``: the file ``DIR/<hub_name>.safetensors`` (or
+    ``.pth``/``.bin``), through timm's ``pretrained_cfg_overlay`` (timm still
+    adapts the stem and drops the ImageNet head); no network. Otherwise the
+    Hugging Face hub or its cache (:func:`require_hub_weights`).
+
+    Raises
+    ------
+    PretrainedWeightsUnavailable
+        The folder lacks the file (naming it and the command that fetches it),
+        or the hub is unreachable and the weights are not cached.
+    """
+    folder = weights_folder()
+    if folder is not None:
+        found = find_weights_file(hub_name, folder)
+        if found is None:
+            what = f" for {arch}" if arch else ""
+            raise PretrainedWeightsUnavailable(
+                f"pretrained weights {hub_name}{what}: no file {folder / weights_file_name(hub_name)} "
+                f"({WEIGHTS_ENV}={folder}). Fetch every weight file of the profile on a connected machine with "
+                f"`python -m pdlib fetch-weights --profile paper {folder}` and copy the folder here, "
+                f"or unset {WEIGHTS_ENV} to use the Hugging Face hub."
+            )
+        return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(found)}}
+    cache_dir = _hf_cache_dir()
+    require_hub_weights(hub_name, cache_dir=cache_dir)
+    return {"pretrained": True, "cache_dir": cache_dir}
+
+
+def profile_weights(profile: str) -> list[str]:
+    """timm names of the hub weights the architectures of ``profile`` start from (sorted, distinct)."""
+    if profile not in ARCHS:
+        raise ValueError(f"unknown profile {profile!r}; known: {tuple(ARCHS)}")
+    return sorted({PRETRAINED_WEIGHTS[split_arch(a)[0]] for a in ARCHS[profile] if has_pretrained(a)})
+
+
+def fetch_weights(profile: str, out_dir: str | os.PathLike, *, source: str | os.PathLike | None = None,
+                  archs: list[str] | None = None) -> list[Path]:
+    """Store every weight file ``profile`` needs in ``out_dir`` (for ``PDLIB_WEIGHTS``).
+
+    Parameters
+    ----------
+    profile : str
+        A profile of :data:`ARCHS`; only ``paper`` has hub weights.
+    out_dir : path
+        Receives ``<timm name>.safetensors`` (or the source's ``.pth``/``.bin``)
+        per weight set, each written atomically; files already there are kept.
+    source : path, optional
+        A folder of such files (e.g. another machine's weights folder) to copy
+        from. Default: the Hugging Face hub through ``huggingface_hub``, which
+        uses and fills its cache (``HF_HUB_CACHE``; with ``HF_HUB_OFFLINE=1``
+        only the cache).
+    archs : list of str, optional
+        Restrict to these architectures of the profile.
+
+    Returns
+    -------
+    list of Path
+        The files in ``out_dir``, one per weight set.
+
+    Raises
+    ------
+    PretrainedWeightsUnavailable
+        A weight set can be found neither in ``source`` nor on the hub (named).
+    """
+    from pdlib import atomic
+
+    names = profile_weights(profile)
+    if archs is not None:
+        wanted = {PRETRAINED_WEIGHTS[split_arch(a)[0]] for a in archs if has_pretrained(a)}
+        names = [n for n in names if n in wanted]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for hub_name in names:
+        existing = find_weights_file(hub_name, out_dir)
+        if existing is not None:
+            written.append(existing)
+            continue
+        origin = _weights_origin(hub_name, source)
+        target = out_dir / f"{hub_name}{origin.suffix if origin.suffix in WEIGHT_SUFFIXES else '.bin'}"
+        with atomic.replacing(target, suffix=target.suffix) as tmp:
+            shutil.copyfile(origin, tmp)
+        written.append(target)
+    return written
+
+
+def _weights_origin(hub_name: str, source) -> Path:
+    if source is not None:
+        found = find_weights_file(hub_name, source)
+        if found is None:
+            raise PretrainedWeightsUnavailable(f"no file {Path(source) / weights_file_name(hub_name)} in the source "
+                                               f"folder {source}")
+        return found
+    from huggingface_hub import hf_hub_download
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(hub_name)
+    if cfg is None or not cfg.hf_hub_id:
+        raise PretrainedWeightsUnavailable(f"timm has no hub weights registered for {hub_name!r}")
+    problems = []
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        try:
+            return Path(hf_hub_download(cfg.hf_hub_id, filename, cache_dir=str(_hf_cache_dir())))
+        except Exception as exc:  # noqa: BLE001 - every hub failure ends in the message below
+            problems.append(f"{filename}: {type(exc).__name__}: {exc}")
+    raise PretrainedWeightsUnavailable(f"could not fetch {hub_name} (hub id {cfg.hf_hub_id}) from the hub or its "
+                                       f"cache {_hf_cache_dir()}: " + "; ".join(problems))
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """The ``name -> tensor`` mapping of a weights file (``torch.save``, ``.safetensors`` or a pdlib checkpoint)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: expected a state_dict (name -> tensor)")
+    return state
+
+
+def weights_fingerprint(weights) -> str:
+    """Hash of named tensors (names and values, in name order): 16 hex digits.
+
+    ``weights`` is a model (its ``state_dict``), a ``name -> tensor`` mapping
+    or a weights file (:func:`read_state_dict`). A model and the file of its
+    ``state_dict`` give the same fingerprint. Recorded by members for their
+    teacher and their initial weights, so that other weights make them stale.
+    """
+    if isinstance(weights, nn.Module):
+        state = weights.state_dict()
+    elif isinstance(weights, dict):
+        state = weights
+    else:
+        state = read_state_dict(weights)
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        value = state[name].detach().cpu().contiguous()
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()[:16]

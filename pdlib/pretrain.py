@@ -23,7 +23,6 @@ profile (there are no 3D ImageNet weights either).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -154,16 +153,11 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
 
 
 def weights_file_fingerprint(path: str | os.PathLike) -> str:
-    """Hash of the tensors in a weights file (names and values), as :func:`pdlib.train.weights_fingerprint`.
+    """Hash of the tensors in a weights file (names and values): :func:`pdlib.models.weights_fingerprint`.
 
     Recorded by the members that start from the file, so new pretext
     weights make them stale.
     """
-    import torch
+    from pdlib import models
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        digest.update(name.encode())
-        digest.update(state[name].contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return models.weights_fingerprint(path)

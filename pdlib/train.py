@@ -340,11 +340,38 @@ class _Progress:
             print(f"[pdlib.train] {self.name}: {message}", flush=True)
 
 
+#: A lock file that cannot be parsed (its writer was killed between creating
+#: and filling it) is stale once older than this, seconds.
+_UNREADABLE_LOCK_S = 60.0
+
+
+def _lock_owner(lock: Path) -> dict | None:
+    """The identity in a lock file (:func:`pdlib.atomic.process_identity`), or None if unreadable.
+
+    An older lock holding a bare PID gives ``{"pid": pid}`` (judged by PID alone).
+    """
+    try:
+        text = lock.read_text().strip()
+    except OSError:
+        return None
+    if text.isdigit():
+        return {"pid": int(text)}
+    try:
+        owner = json.loads(text)
+    except ValueError:
+        return None
+    return owner if isinstance(owner, dict) and str(owner.get("pid", "")).isdigit() else None
+
+
 @contextlib.contextmanager
 def _member_lock(member_dir: Path, *, progress: _Progress, poll_s: float = 5.0):
     """Exclusive use of a member folder across processes (parallel arms share members).
 
-    A lock left by a process that no longer exists is removed.
+    The lock file ``.lock`` holds the owner's host, PID and process start
+    time (:func:`pdlib.atomic.process_identity`). A lock whose owner no
+    longer runs (:func:`pdlib.atomic.owner_alive`: its PID is gone, or now
+    belongs to a process started at another time) is removed, and so is an
+    unreadable lock older than a minute. A lock of another host is waited for.
     """
     member_dir.mkdir(parents=True, exist_ok=True)
     lock = member_dir / ".lock"
@@ -353,25 +380,96 @@ def _member_lock(member_dir: Path, *, progress: _Progress, poll_s: float = 5.0):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and not atomic.pid_alive(pid):
+            owner = _lock_owner(lock)
+            if owner is None:
+                try:
+                    stale = time.time() - lock.stat().st_mtime > _UNREADABLE_LOCK_S
+                except FileNotFoundError:
+                    continue
+            else:
+                stale = not atomic.owner_alive(owner)
+            if stale:
+                progress.log(f"removing the stale lock {lock} ({'unreadable' if owner is None else owner})")
                 lock.unlink(missing_ok=True)
                 continue
             if not announced:
-                progress.log(f"waiting for process {pid} that is training this member")
+                who = f"process {owner['pid']}" + (f" on {owner['host']}" if owner.get("host") else "")
+                progress.log(f"waiting for {who} that is training this member (lock {lock})")
                 announced = True
             time.sleep(poll_s)
             continue
         with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
+            handle.write(json.dumps(atomic.process_identity()))
         break
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _set_aside(path: Path, reason: str, *, progress: _Progress) -> Path:
+    """Rename an unusable checkpoint to ``<name>.corrupt`` and warn, naming both files."""
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    message = (f"{path} cannot be used ({reason}); set aside as {aside.name}, training this member from scratch")
+    progress.log(message)
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return aside
+
+
+def _checkpoint_problem(checkpoint, model: nn.Module, *, epochs: int) -> str | None:
+    """Why a loaded checkpoint of this configuration cannot be resumed from, or None."""
+    if not isinstance(checkpoint, dict):
+        return f"holds a {type(checkpoint).__name__}, not a checkpoint"
+    missing = [k for k in ("epoch", "state_dict", "history", "rng") if k not in checkpoint]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    epoch = checkpoint["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= epochs:
+        return f"epoch {epoch!r} is not in 1..{epochs}"
+    if not isinstance(checkpoint["history"], list) or len(checkpoint["history"]) != epoch:
+        return f"history does not have {epoch} epochs"
+    rng = checkpoint["rng"]
+    if not isinstance(rng, dict) or not isinstance(rng.get("torch"), torch.Tensor) or rng["torch"].dtype != torch.uint8:
+        return "random number generator state is missing or malformed"
+    state, expected = checkpoint["state_dict"], model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected):
+        return "its weights do not match the model's parameters"
+    for name, tensor in expected.items():
+        value = state[name]
+        if not isinstance(value, torch.Tensor) or value.shape != tensor.shape:
+            return f"weight {name} has the wrong shape"
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            return f"weight {name} is not finite"
+    return None
+
+
+def _data_quality(patients, *, top_k: int, volumetric: bool, progress: _Progress) -> list[str]:
+    """Notes on legal but degenerate input: patients with fewer slices than the top-k score averages.
+
+    Each note is logged to the member's log and issued as a
+    :class:`pdlib.dicom.DataQualityWarning`; ``summary.json`` keeps them
+    under ``data_quality``.
+    """
+    if volumetric:
+        return []
+    import warnings
+
+    from pdlib.dicom import DataQualityWarning
+
+    notes = []
+    for patient in patients:
+        n = len(patient.slices)
+        if n < top_k:
+            notes.append(f"patient {patient.patient_id} ({patient.split}) has {n} slice(s), fewer than the "
+                         f"{top_k} averaged into the patient score: its score is the mean of all {n}, "
+                         "not what the paper computed")
+    for note in notes:
+        progress.log(f"data quality: {note}")
+        warnings.warn(note, DataQualityWarning, stacklevel=3)
+    return notes
 
 
 # --------------------------------------------------------------------------- one member
@@ -608,17 +706,37 @@ def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_
     # -- resume or start
     checkpoint_path = member_dir / "checkpoint.pt"
     start_epoch, history = 0, []
+    atomic.remove_stale_temporaries(member_dir)  # of writes killed mid-way
+    data_quality = _data_quality(list(train_patients) + list(val_patients) + list(test_patients),
+                                 top_k=config.top_k, volumetric=volumetric, progress=progress)
     if checkpoint_path.is_file() and not force:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if checkpoint.get("format") == CHECKPOINT_FORMAT and checkpoint.get("record") == json.loads(json.dumps(record)):
-            model.load_state_dict(checkpoint["state_dict"])
-            if checkpoint.get("optimizer") is not None:
-                optimizer.load_state_dict(checkpoint["optimizer"])
-            start_epoch, history = int(checkpoint["epoch"]), list(checkpoint["history"])
-            torch.set_rng_state(checkpoint["rng"]["torch"])
-            progress.log(f"resuming after epoch {start_epoch}")
-        else:
+        try:
+            checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated or corrupt files raise many types
+            checkpoint = None
+            _set_aside(checkpoint_path, f"{type(err).__name__}: {err}", progress=progress)
+        if checkpoint is None:
+            pass
+        elif not (isinstance(checkpoint, dict) and checkpoint.get("format") == CHECKPOINT_FORMAT
+                  and checkpoint.get("record") == json.loads(json.dumps(record))):
             progress.log("checkpoint belongs to another configuration; training afresh")
+        elif (problem := _checkpoint_problem(checkpoint, model, epochs=config.epochs)) is not None:
+            _set_aside(checkpoint_path, problem, progress=progress)
+        else:
+            initial = ({k: v.detach().clone() for k, v in model.state_dict().items()},
+                       optimizer.state_dict(), torch.get_rng_state())
+            try:
+                model.load_state_dict(checkpoint["state_dict"])
+                if checkpoint.get("optimizer") is not None:
+                    optimizer.load_state_dict(checkpoint["optimizer"])
+                torch.set_rng_state(checkpoint["rng"]["torch"])
+                start_epoch, history = int(checkpoint["epoch"]), list(checkpoint["history"])
+                progress.log(f"resuming after epoch {start_epoch}")
+            except Exception as err:  # parts that pass the checks above but still do not load
+                model.load_state_dict(initial[0])
+                optimizer.load_state_dict(initial[1])
+                torch.set_rng_state(initial[2])
+                _set_aside(checkpoint_path, f"{type(err).__name__}: {err}", progress=progress)
     if start_epoch == 0:
         for name in RUN_FILES:
             (member_dir / name).unlink(missing_ok=True)
@@ -708,6 +826,7 @@ def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_
         "seconds": time.perf_counter() - started,
         "resumed_from_epoch": start_epoch,
         "device": str(device),
+        "data_quality": data_quality,
     })
     progress.log(f"done in {time.perf_counter() - started:.1f}s")
     return model
