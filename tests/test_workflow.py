@@ -1,0 +1,89 @@
+"""workflow/Snakefile on a small part of the smoke study: quoting and benchmark tables.
+
+:func:`small_study` runs two trainings of the smoke profile (EfficientNet-B3
+and -B7 baselines) and chapter 2 (one page per arm and its index) on a
+14-patient twin, through Snakemake with any extra arguments (the SLURM test,
+``tests/test_slurm.py``, reuses it with the SLURM executor). Here it runs
+from a folder whose name holds a space and a command substitution, which an
+unquoted path in a shell command would split or execute.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+#: The twin of the smoke study (tests/test_pipeline.py).
+TWIN_SIZE = dict(n_patients=14, matrix=64, n_slices=12, signal_strength=3.0)
+
+#: Members trained by :func:`small_study`, and its chapter.
+MEMBERS = ("b3", "b7")
+ARMS = ("efficientnet_b3", "efficientnet_b7")
+CHAPTER = "02_baseline"
+
+
+def make_twin(folder: Path) -> Path:
+    from pdlib.twin import generate_twin
+
+    generate_twin(folder, **TWIN_SIZE)
+    return folder
+
+
+def small_study(base: Path, twin: Path, *extra: str, env: dict | None = None,
+                timeout: int = 600) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the small study into ``base`` (results, book runs, cache) from ``twin``; return the run and config."""
+    base.mkdir(parents=True, exist_ok=True)
+    config = {"profile": "smoke", "manifest": str(twin / "manifest"), "twin": str(twin),
+              "results": str(base / "results"), "book_runs": str(base / "book" / "runs"),
+              "cache": str(base / "cache"), "arms": list(ARMS), "best_arm": ARMS[0],
+              "chapters": [CHAPTER], "signal_sweep": None}
+    configfile = base / "study.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    command = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+               "--directory", str(base), "-j", "2", "--rerun-triggers", "mtime", "params",
+               "--configfile", str(configfile), *extra]
+    run_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=timeout), config
+
+
+def predictions(results: Path) -> dict[str, bytes]:
+    """The patient predictions of every member, by member."""
+    return {m: (results / "seed0" / m / "patient_predictions.csv").read_bytes() for m in MEMBERS}
+
+
+@pytest.mark.slow
+def test_study_runs_from_a_folder_with_a_space_and_a_command_substitution(tmp_path):
+    parent = tmp_path / "parent"
+    base = parent / "a b$(touch stray)"
+    twin = make_twin(base / "twin")
+    before = set(os.listdir(tmp_path)), set(os.listdir(parent))
+    run, config = small_study(base, twin)
+    assert run.returncode == 0, f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}"
+    # No word of a split path and no file made by the substitution, anywhere.
+    assert (set(os.listdir(tmp_path)), set(os.listdir(parent))) == before
+    assert not list(tmp_path.rglob("stray")) and not (Path.cwd() / "stray").exists()
+    results = base / "results"
+    assert all(len(v) > 0 for v in predictions(results).values())
+    for member in MEMBERS:
+        log = results / "logs" / "seed0" / f"{member}.log"
+        assert log.is_file()  # the quoted redirect wrote the log where it belongs
+    assert {p.stem for p in (base / "book" / "runs" / "baselines").glob("*.ipynb")} == set(ARMS)
+    # Every rule wrote its benchmark table under <results>/benchmarks.
+    tables = sorted(p.relative_to(results / "benchmarks").as_posix()
+                    for p in (results / "benchmarks").rglob("*.tsv"))
+    assert tables == ["runs/02_baselines.tsv", "runs/baselines/efficientnet_b3.tsv",
+                      "runs/baselines/efficientnet_b7.tsv", "seed0/b3.tsv", "seed0/b7.tsv"]
+    seconds = pd.concat([pd.read_csv(results / "benchmarks" / t, sep="\t") for t in tables])["s"]
+    assert (seconds >= 0).all() and seconds.sum() > 0
+    # A second run has nothing to do (benchmark tables do not make jobs rerun).
+    again, _ = small_study(base, twin, "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stderr[-3000:]
