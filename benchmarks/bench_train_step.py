@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from _steps import add_step_options, fastest_per_step
 
-from pdlib import distill, models, train
+from pdlib import arms, distill, models, runs, train
 
 
 def bare_step(model, optimizer, x, y, *, smoothing):
@@ -78,14 +78,14 @@ def study(manifest: Path, *, out: Path) -> None:
     config = resolve_config("demo", progress="log")
     started = time.perf_counter()
     per_arm = {}
-    for name in distill.ARMS:
+    for name in arms.ARMS:
         t = time.perf_counter()
-        train.run_arm_from_manifest(name, manifest_dir=manifest, config=config, out_dir=out)
+        runs.run_arm_from_manifest(name, manifest_dir=manifest, config=config, out_dir=out)
         per_arm[name] = time.perf_counter() - t
         print(f"arm {name}: {per_arm[name]:.1f}s (cumulative {time.perf_counter() - started:.1f}s)", flush=True)
     total = time.perf_counter() - started
-    members = distill.study_members()
-    print(f"demo study: {len(distill.ARMS)} arms, {len(members)} distinct members, one process, "
+    members = arms.study_members()
+    print(f"demo study: {len(arms.ARMS)} arms, {len(members)} distinct members, one process, "
           f"wall time {total / 60:.1f} min")
 
 

@@ -14,7 +14,7 @@ import sys
 COMMANDS = {
     "twin": ("pdlib.twin", "main"),
     "check-manifest": ("pdlib.manifest", "main"),
-    "train": ("pdlib.train", "main"),
+    "train": ("pdlib.runs", "main"),
     "audit": ("pdlib.audit", "main"),
     "fetch-weights": ("pdlib.cli", "fetch_weights_main"),
 }

@@ -61,3 +61,22 @@ def book_dir() -> Path:
 def notebooks_dir() -> Path:
     """Notebook templates (no outputs) executed by papermill."""
     return REPO_ROOT / "notebooks"
+
+
+def seed_dir(results: str | os.PathLike, seed: int) -> Path:
+    """Folder shared by every arm trained with ``seed`` (``<results>/seed<seed>``)."""
+    return Path(results) / f"seed{int(seed)}"
+
+
+def member_dir(results: str | os.PathLike, seed: int, key: str) -> Path:
+    """Run folder of one member, ``<results>/seed<seed>/<member key>`` (see ``ARCHITECTURE.md``, "Run folder")."""
+    return seed_dir(results, seed) / key
+
+
+def oof_fold_dir(out_dir: str | os.PathLike, *, n_folds: int, fold: int) -> Path:
+    """Folder of the members trained on fold ``fold`` of ``n_folds``: ``<out_dir>/oof/k<n>-fold<f>/``.
+
+    ``out_dir`` is a seed's folder (:func:`seed_dir`); a fold's chain keeps
+    the member keys of the full-data chain inside it.
+    """
+    return Path(out_dir) / "oof" / f"k{int(n_folds)}-fold{int(fold)}"

@@ -15,8 +15,8 @@ so that the plan of the study lives in one place:
   with what the study would produce now (code hash, manifest hash,
   parameters, template, and the stamps of the targets it read), never with
   file modification times, which a fresh clone sets arbitrarily;
-* the small helpers the notebooks call to turn run folders into tables
-  (:func:`arm_predictions`, :func:`metrics_long`, :func:`paper_metric_table`).
+* the tables and sentences the chapters show from the run folders are
+  :mod:`pdlib.report`; the arms and their lineage keys are :mod:`pdlib.arms`.
 
 How Snakemake uses it (the choice, documented): Snakemake runs with
 ``--rerun-triggers params`` so that modification times are ignored, and the
@@ -47,16 +47,18 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Mapping, Sequence
 
 import yaml
 
 from pdlib import atomic, paths, provenance
+from pdlib.arms import ARMS, arm_group, members_of_key, parent_key, study_members
+from pdlib.paths import member_dir
 
 #: Folder of the study configurations (``<name>.yaml``), next to the Snakefile.
 CONFIG_DIR = paths.REPO_ROOT / "workflow" / "config"
@@ -67,6 +69,9 @@ METADATA_KEY = "pdlib"
 #: Name of a member's stamp file inside its run folder.
 MEMBER_STAMP = "stamp.json"
 
+#: Name of the stamp of a member's gathered out-of-fold scores (``oof_predictions.csv``), in its run folder.
+OOF_STAMP = "oof_stamp.json"
+
 #: Defaults of every study configuration key (see ``workflow/config/*.yaml``).
 DEFAULTS = {
     "profile": "demo",
@@ -76,11 +81,12 @@ DEFAULTS = {
     "book_runs": "book/runs",
     "cache": "cache",
     "seeds": [0],
-    "arms": None,  # default every arm of pdlib.distill.ARMS
+    "arms": None,  # default every arm of pdlib.arms.ARMS
     "best_arm": "pd_b7",
     "overrides": {},
     "chapters": None,  # default every chapter of CHAPTERS
     "signal_sweep": None,
+    "oof": None,
     "resources": {},
 }
 
@@ -124,7 +130,7 @@ class Study:
         Every arm is trained once per seed; chapters show ``seeds[0]`` and the
         spread over all seeds.
     arms : tuple of str
-        Arms of :data:`pdlib.distill.ARMS` to train.
+        Arms of :data:`pdlib.arms.ARMS` to train.
     best_arm : str
         The model compared with the clinicians and explained by Grad-CAM.
     overrides : dict
@@ -137,6 +143,13 @@ class Study:
         chapter 11; None when the study runs no sweep.
     resources : dict
         Per-target-kind Snakemake resources, e.g. ``{"train": {"gpu": 1}}``.
+    oof : dict or None
+        ``{"folds": k, "arms": [...]}``: every member of these arms is also
+        trained on the k stratified folds of the training patients (whole
+        chains: a fold's student distils from the same fold's teacher), and
+        its held-out scores give the pre-specified threshold
+        (:func:`pdlib.stats.youden_threshold` on out-of-fold scores). None:
+        no folds; thresholds are then labelled as resubstitution.
     """
 
     name: str
@@ -153,6 +166,7 @@ class Study:
     chapters: tuple[str, ...] = CHAPTER_NAMES
     signal_sweep: dict | None = None
     resources: dict = field(default_factory=dict)
+    oof: dict | None = None
 
 
 def read_config_file(name: str, *, config_dir: str | os.PathLike = CONFIG_DIR, _seen: tuple = ()) -> dict:
@@ -198,7 +212,6 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
         Naming every unknown key, arm, chapter or invalid value.
     """
     from pdlib.config import PROFILES, resolve_config
-    from pdlib.distill import ARMS
 
     config = dict(config or {})
     name = str(config.get("profile", DEFAULTS["profile"]))
@@ -242,6 +255,19 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
         elif [a for a in sweep["arms"] if a not in ARMS]:
             problems.append(f"signal_sweep: unknown arm(s) {[a for a in sweep['arms'] if a not in ARMS]}")
         sweep.setdefault("seeds", [seeds[0]] if seeds else [0])
+    oof = merged["oof"]
+    if oof is not None:
+        oof = dict(oof)
+        folds = oof.get("folds", 5)
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+            problems.append(f"oof.folds must be an integer >= 2, got {folds!r}")
+        oof_arms = list(arms) if oof.get("arms") in (None, "all") else list(oof["arms"])
+        if [a for a in oof_arms if a not in arms]:
+            problems.append(f"oof.arms must be arms of the study; not: {[a for a in oof_arms if a not in arms]}")
+        unknown_oof = sorted(set(oof) - {"folds", "arms"})
+        if unknown_oof:
+            problems.append(f"oof: unknown key(s) {unknown_oof}; known: folds, arms")
+        oof = {"folds": folds, "arms": oof_arms}
     if problems:
         raise ValueError(f"study configuration {name!r}: " + "; ".join(problems))
     return Study(
@@ -250,68 +276,8 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
         results=str(merged["results"] or f"results/{profile}"), book_runs=str(merged["book_runs"]),
         cache=str(merged["cache"]), seeds=tuple(seeds), arms=arms, best_arm=best_arm,
         overrides=overrides, chapters=chapters, signal_sweep=sweep, resources=dict(merged["resources"] or {}),
+        oof=oof,
     )
-
-
-# --------------------------------------------------------------------------- arms and members
-
-
-def members_of_key(key: str):
-    """The chain of :class:`pdlib.distill.Member` named by a lineage key.
-
-    ``"b7--b7mn"`` is an EfficientNet-B7 teacher and a noisy B7 student (the
-    inverse of :meth:`pdlib.distill.Arm.member_keys`).
-    """
-    from pdlib.distill import SHORT_NAMES, Member
-
-    by_short = {short: arch for arch, short in SHORT_NAMES.items()}
-    members = []
-    for part in key.split("--"):
-        noise = part.endswith("mn") and part[:-2] in by_short
-        short = part[:-2] if noise else part
-        if short not in by_short:
-            raise ValueError(f"member key {key!r}: unknown model {part!r}; known: {sorted(by_short)}")
-        members.append(Member(by_short[short], noise=noise))
-    return members
-
-
-def parent_key(key: str) -> str | None:
-    """The teacher's key of a member key (None for a chain's first member)."""
-    return key.rsplit("--", 1)[0] if "--" in key else None
-
-
-def arm_group(arm: str) -> str:
-    """Which chapter shows an arm: ``baseline``, ``kd``, ``pd``, ``iteration`` or ``ablation``."""
-    from pdlib.distill import ARMS
-
-    if arm.startswith("ablation_"):
-        return "ablation"
-    if "_iter" in arm:
-        return "iteration"
-    if arm.startswith("kd_"):
-        return "kd"
-    if arm.startswith("pd_"):
-        return "pd"
-    if ARMS[arm].iterations == 0:
-        return "baseline"
-    raise ValueError(f"arm {arm!r} belongs to no chapter")
-
-
-def seed_dir(results: str | os.PathLike, seed: int) -> Path:
-    """Folder shared by every arm trained with ``seed`` (``<results>/seed<seed>``)."""
-    return Path(results) / f"seed{int(seed)}"
-
-
-def member_dir(results: str | os.PathLike, seed: int, key: str) -> Path:
-    """Run folder of one member (see ``ARCHITECTURE.md``, "Run folder")."""
-    return seed_dir(results, seed) / key
-
-
-def final_member(arm: str) -> str:
-    """Key of the member whose predictions are the arm's."""
-    from pdlib.distill import ARMS
-
-    return ARMS[arm].member_keys()[-1]
 
 
 # --------------------------------------------------------------------------- targets
@@ -362,6 +328,29 @@ def _member_target(study: Study, *, results: str, manifest: str, seed: int, key:
     )
 
 
+def _fold_target(study: Study, *, seed: int, key: str, folds: int, fold: int) -> Target:
+    """One member of a fold's chain: trained on the other folds, scoring the held-out one."""
+    parent = parent_key(key)
+    prefix = f"oof/seed{seed}/k{folds}-fold{fold}"
+    return Target(
+        id=f"{prefix}/{key}", kind="member",
+        output=paths.oof_fold_dir(paths.seed_dir(study.results, seed), n_folds=folds, fold=fold) / key / MEMBER_STAMP,
+        parameters={"member": key, "profile": study.profile, "seed": seed, "overrides": dict(study.overrides),
+                    "folds": folds, "fold": fold},
+        inputs=(f"{prefix}/{parent}",) if parent else (), manifest=study.manifest,
+    )
+
+
+def _oof_scores_target(study: Study, *, seed: int, key: str, folds: int) -> Target:
+    """A member's out-of-fold scores, gathered from its fold runs into its own folder."""
+    return Target(
+        id=f"oof/seed{seed}/{key}", kind="oof", output=member_dir(study.results, seed, key) / OOF_STAMP,
+        parameters={"member": key, "seed": seed, "folds": folds},
+        inputs=(f"member/seed{seed}/{key}",) + tuple(f"oof/seed{seed}/k{folds}-fold{f}/{key}" for f in range(folds)),
+        manifest=study.manifest,
+    )
+
+
 def sweep_cohorts(study: Study) -> list[dict]:
     """The twins of the signal sweep.
 
@@ -394,10 +383,8 @@ def plan(study: Study) -> dict[str, Target]:
     """Every target of ``study``, keyed by id, upstream before downstream.
 
     Members are trained once per seed and shared by the arms whose chains
-    contain them (:func:`pdlib.distill.study_members`).
+    contain them (:func:`pdlib.arms.study_members`).
     """
-    from pdlib.distill import study_members
-
     templates = paths.notebooks_dir()
     targets: dict[str, Target] = {}
     members = study_members(study.arms)
@@ -405,6 +392,15 @@ def plan(study: Study) -> dict[str, Target]:
         for key in members:
             t = _member_target(study, results=study.results, manifest=study.manifest, seed=seed, key=key,
                                prefix="member")
+            targets[t.id] = t
+    oof_keys = study_members(study.oof["arms"]) if study.oof else []
+    for seed in study.seeds:
+        for fold in range(study.oof["folds"] if study.oof else 0):
+            for key in oof_keys:
+                t = _fold_target(study, seed=seed, key=key, folds=study.oof["folds"], fold=fold)
+                targets[t.id] = t
+        for key in oof_keys:
+            t = _oof_scores_target(study, seed=seed, key=key, folds=study.oof["folds"])
             targets[t.id] = t
     sweep_members = []
     for cohort in sweep_cohorts(study):
@@ -421,7 +417,8 @@ def plan(study: Study) -> dict[str, Target]:
 
     def needs(arms, seeds=study.seeds):
         keys = study_members(arms) if arms else []
-        return tuple(f"member/seed{s}/{k}" for s in seeds for k in keys)
+        return tuple(f"member/seed{s}/{k}" for s in seeds for k in keys) + tuple(
+            f"oof/seed{s}/{k}" for s in seeds for k in keys if k in oof_keys)
 
     groups = {g: [a for a in study.arms if arm_group(a) == g]
               for g in ("baseline", "kd", "pd", "iteration", "ablation")}
@@ -488,7 +485,7 @@ def read_stamp(target: Target) -> dict | None:
     if not path.is_file():
         return None
     try:
-        if target.kind == "member":
+        if target.kind in ("member", "oof"):
             return json.loads(path.read_text(encoding="utf-8"))
         import nbformat
 
@@ -506,22 +503,48 @@ def input_digests(target: Target, targets: Mapping[str, Target]) -> dict[str, st
     return out
 
 
+def code_scope(target: Target, *, package_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """The code a target's result depends on, ``{file: hash}`` (:mod:`pdlib.provenance`).
+
+    A member: what :func:`run_member` reaches (the training code, not the
+    figures). A notebook: the ``pdlib`` modules its template imports, with
+    their import closure (its template and the members it reads are
+    followed separately). ``package_dir`` reads the code of another copy of
+    ``pdlib`` (tests edit a copy to check which results a change makes stale).
+    """
+    if target.kind == "member":
+        return provenance.function_code_digests("pdlib.pipeline:run_member", package_dir)
+    if target.kind == "oof":
+        return provenance.function_code_digests("pdlib.pipeline:run_oof_scores", package_dir)
+    return provenance.module_code_digests(provenance.notebook_modules(target.template), package_dir)
+
+
 def make_target_stamp(target: Target, targets: Mapping[str, Target]) -> dict:
     """The stamp of ``target`` produced now (after its inputs were produced)."""
-    stamp = provenance.make_stamp(manifest_dir=target.manifest, parameters=target.parameters)
+    stamp = provenance.make_stamp(manifest_dir=target.manifest, code=code_scope(target),
+                                  parameters=target.parameters)
     stamp["inputs"] = input_digests(target, targets)
     if target.template is not None:
         stamp["template_hash"] = template_hash(target.template)
+        # the training code behind the members it shows, so that the committed
+        # book alone tells whether its members are current (tests/test_reference_run.py)
+        members = [read_stamp(targets[i]) for i in target.inputs if i in targets and targets[i].kind == "member"]
+        codes = [m.get("code") for m in members if m and m.get("code")]
+        if codes:
+            stamp["member_code"] = codes[0] if all(c == codes[0] for c in codes) else {}
     return stamp
 
 
-def own_stale_reasons(target: Target, targets: Mapping[str, Target]) -> list[str]:
+def own_stale_reasons(target: Target, targets: Mapping[str, Target], *,
+                      package_dir: str | os.PathLike | None = None) -> list[str]:
     """Why ``target`` is stale by its own stamp (not counting stale inputs)."""
     stamp = read_stamp(target)
     if stamp is None:
         return ["missing" if not Path(target.output).exists() else "no stamp"]
     try:
-        reasons = provenance.stale_reasons(stamp, manifest_dir=target.manifest, parameters=target.parameters)
+        reasons = provenance.stale_reasons(stamp, manifest_dir=target.manifest,
+                                           code=code_scope(target, package_dir=package_dir),
+                                           parameters=target.parameters)
     except FileNotFoundError as exc:
         return [f"manifest unreadable: {exc}"]
     if target.template is not None and stamp.get("template_hash") != template_hash(target.template):
@@ -533,7 +556,8 @@ def own_stale_reasons(target: Target, targets: Mapping[str, Target]) -> list[str
     return reasons
 
 
-def stale_targets(study: Study, *, targets: Mapping[str, Target] | None = None) -> dict[str, list[str]]:
+def stale_targets(study: Study, *, targets: Mapping[str, Target] | None = None,
+                  package_dir: str | os.PathLike | None = None) -> dict[str, list[str]]:
     """Every stale target of the study and why, downstream effects included.
 
     A target is stale when it is missing, when its stamp differs from what
@@ -549,13 +573,63 @@ def stale_targets(study: Study, *, targets: Mapping[str, Target] | None = None) 
     targets = plan(study) if targets is None else targets
     stale: dict[str, list[str]] = {}
     for tid, target in targets.items():  # plan order: inputs first
-        reasons = own_stale_reasons(target, targets)
+        reasons = own_stale_reasons(target, targets, package_dir=package_dir)
         upstream = [i for i in target.inputs if i in stale]
         if upstream:
             reasons = reasons + [f"input {upstream[0]} is stale" + (f" (and {len(upstream) - 1} more)" if len(upstream) > 1 else "")]
         if reasons:
             stale[tid] = reasons
     return stale
+
+
+def committed_run_staleness(study: Study, *, package_dir: str | os.PathLike | None = None) -> dict[str, list[str]]:
+    """What ``make book`` would redo, judged from the executed notebooks alone.
+
+    For a committed reference run, where the run folders (``results/``) are
+    not at hand: every chapter's own stamp (its code scope, manifest,
+    parameters, template) is compared with now, and the training code its
+    members were trained by (``member_code`` in the stamp) with the
+    members' code scope now. When that differs, every member of the plan is
+    reported stale (they share one scope) together with the chapters;
+    otherwise only the chapters whose own stamp differs.
+
+    Returns
+    -------
+    dict
+        ``{target id: [reasons]}``, members first; empty when a rerun would
+        do nothing.
+    """
+    targets = plan(study)
+    members = [t for t in targets.values() if t.kind == "member"]
+    member_code = code_scope(members[0], package_dir=package_dir) if members else {}
+    chapters: dict[str, list[str]] = {}
+    retrain: set[str] = set()
+    for tid, target in targets.items():
+        if target.kind != "notebook":
+            continue
+        stamp = read_stamp(target)
+        if stamp is None:
+            chapters[tid] = ["not committed" if not Path(target.output).exists() else "no stamp"]
+            continue
+        reasons = provenance.stale_reasons(stamp, manifest_dir=target.manifest,
+                                           code=code_scope(target, package_dir=package_dir),
+                                           parameters=target.parameters)
+        if stamp.get("template_hash") != template_hash(target.template):
+            reasons.append(f"template {Path(target.template).name} changed")
+        if any(targets[i].kind == "member" for i in target.inputs if i in targets):
+            changed = provenance.code_changes(stamp.get("member_code"), member_code)
+            if changed:
+                retrain.update(changed)
+                reasons.append("its members' training code changed")
+        if reasons:
+            chapters[tid] = reasons
+    out: dict[str, list[str]] = {}
+    if retrain:
+        files = sorted(retrain)
+        why = "training code changed: " + ", ".join(files[:6]) + (f" and {len(files) - 6} more" if len(files) > 6 else "")
+        out.update({t.id: [why] for t in members})
+    out.update(chapters)
+    return out
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -569,14 +643,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 # --------------------------------------------------------------------------- running targets
 
 
-def train_member_target(target: Target, targets: Mapping[str, Target], *, study: Study) -> Path:
-    """Train (or reuse) one member, then write its stamp.
+def run_member(target: Target, *, study: Study) -> None:
+    """Train (or reuse) one member: the computation a member's stamp covers.
 
     A member folder is reused when :func:`pdlib.train.train_member` finds it
     complete with the same configuration *and* it was trained by the current
-    code (``config.json`` provenance); otherwise it is trained afresh.
+    training code (``config.json`` provenance); otherwise it is trained afresh.
+    A fold member (parameters ``folds`` and ``fold``) trains on the other
+    folds of the training patients and scores only the held-out fold
+    (:func:`pdlib.runs.fold_patients`); the test patients are never used.
+    Starting weights are resolved here (:func:`pdlib.pretrain.starting_weights`,
+    shared by the seed's members) and passed in.
     """
-    from pdlib import infer, models, train
+    from pdlib import infer, models, pretrain, runs, train
     from pdlib.config import resolve_config
     from pdlib.manifest import load_manifest
     from pdlib.slices import load_cohort
@@ -585,7 +664,11 @@ def train_member_target(target: Target, targets: Mapping[str, Target], *, study:
     config = resolve_config(study.profile, seed=seed, **study.overrides)
     manifest = load_manifest(target.manifest)
     train_patients = load_cohort(manifest, split="train", resize=config.resize, cache_dir=study.cache)
-    test_patients = load_cohort(manifest, split="test", resize=config.resize, cache_dir=study.cache)
+    if "fold" in target.parameters:
+        train_patients, test_patients = runs.fold_patients(
+            train_patients, n_folds=target.parameters["folds"], fold=target.parameters["fold"], seed=seed)
+    else:
+        test_patients = load_cohort(manifest, split="test", resize=config.resize, cache_dir=study.cache)
     folder = Path(target.output).parent
     parent = parent_key(key)
     teacher = infer.load_member(folder.parent / parent) if parent else None
@@ -594,15 +677,36 @@ def train_member_target(target: Target, targets: Mapping[str, Target], *, study:
         recorded = json.loads((folder / "config.json").read_text()).get("provenance", {})
     except (OSError, ValueError):
         pass
-    force = bool(recorded) and recorded.get("code_hash") != provenance.code_hash()
+    force = bool(recorded) and recorded.get("code_hash") != train.training_code_hash()
     member = members_of_key(key)[-1]
+    arch = models.arch_for_profile(member.arch, profile=config.profile)
+    init_weights = pretrain.starting_weights(arch, config=config,
+                                             out_dir=paths.seed_dir(study.results, seed) / "pretrain")
     train.train_member(
-        folder, arch=models.arch_for_profile(member.arch, profile=config.profile),
-        train_patients=train_patients, test_patients=test_patients, config=config, teacher=teacher,
-        noise=member.noise, member_key=key, teacher_key=parent, positive_class=manifest.positive_class,
-        force=force,
+        folder, arch=arch, train_patients=train_patients, test_patients=test_patients, config=config,
+        teacher=teacher, noise=member.noise, member_key=key, teacher_key=parent,
+        positive_class=manifest.positive_class, init_weights=init_weights, force=force,
     )
-    return write_text_atomic(target.output, json.dumps(make_target_stamp(target, targets), indent=2) + "\n")
+
+
+def run_oof_scores(target: Target, *, study: Study) -> Path:
+    """Gather a member's held-out scores from its fold runs into ``oof_predictions.csv`` in its folder."""
+    from pdlib import runs
+    from pdlib.manifest import load_manifest
+
+    key, seed, folds = target.parameters["member"], target.parameters["seed"], target.parameters["folds"]
+    patients = load_manifest(target.manifest, check_files=False).patients
+    ids = [SimpleNamespace(patient_id=pid) for pid in patients.loc[patients["split"] == "train", "patient_id"]]
+    return runs.collect_out_of_fold(paths.seed_dir(study.results, seed), key, ids, n_folds=folds)
+
+
+def train_member_target(target: Target, targets: Mapping[str, Target], *, study: Study) -> Path:
+    """:func:`run_member` (or :func:`run_oof_scores`), then write the target's stamp."""
+    if target.kind == "oof":
+        run_oof_scores(target, study=study)
+    else:
+        run_member(target, study=study)
+    return atomic.write_text(target.output, json.dumps(make_target_stamp(target, targets), indent=2) + "\n")
 
 
 def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_name: str = "python3",
@@ -711,378 +815,16 @@ def check_stale(study: Study, *, ci: bool | None = None, book_runs: str | os.Pat
     return 1 if ci else 0
 
 
-# --------------------------------------------------------------------------- helpers for the chapters
-
-
-def arm_predictions(results_dir: str | os.PathLike, arm: str, *, seed: int) -> "pd.DataFrame":
-    """Patient predictions of an arm's final member, with out-of-fold scores when trained.
-
-    Returns
-    -------
-    DataFrame
-        ``patient_id, split, recist, label, score`` and ``oof_score`` (NaN for
-        test patients, or everywhere without out-of-fold runs).
-    """
-    import pandas as pd
-
-    folder = member_dir(results_dir, seed, final_member(arm))
-    path = folder / "patient_predictions.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"arm {arm} (seed {seed}): no predictions in {folder}; run the study pipeline "
-                                f"(make study) or pdlib.train.run_arm first")
-    table = pd.read_csv(path, dtype={"patient_id": str})
-    table = table[table["split"].isin(["train", "test"])].reset_index(drop=True)
-    oof = folder / "oof_predictions.csv"
-    if oof.is_file():
-        scores = pd.read_csv(oof, dtype={"patient_id": str}).set_index("patient_id")["score"]
-        table["oof_score"] = table["patient_id"].map(scores)
-    else:
-        table["oof_score"] = float("nan")
-    return table
-
-
-def metrics_long(results_dir: str | os.PathLike, arms: Sequence[str], *, seeds: Sequence[int]) -> "pd.DataFrame":
-    """:func:`pdlib.stats.performance_table` of every arm and seed, stacked.
-
-    Returns
-    -------
-    DataFrame
-        The performance-table columns plus ``arm``, ``label`` (the paper's
-        row name) and ``seed``; four rows per arm and seed.
-    """
-    import pandas as pd
-
-    from pdlib import stats
-    from pdlib.distill import ARMS
-
-    frames = []
-    for arm in arms:
-        for seed in seeds:
-            predictions = arm_predictions(results_dir, arm, seed=seed)
-            if predictions["oof_score"].isna().all():
-                predictions = predictions.drop(columns="oof_score")
-            table = stats.performance_table(predictions)
-            frames.append(table.assign(arm=arm, label=ARMS[arm].label, seed=seed))
-    if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
-
-
-def chance_tests(results_dir: str | os.PathLike, arms: Sequence[str], *, seed: int,
-                 split: str = "test") -> "pd.DataFrame":
-    """Test of AUC = 0.5 for every arm on one split, with Holm's correction over the arms.
-
-    Returns
-    -------
-    DataFrame
-        One row per arm: ``arm, label, auc, p_value`` (Mann-Whitney test of
-        AUC = 0.5, :func:`pdlib.stats.auc_vs_chance`) and ``p_holm`` (adjusted
-        over the arms given, :func:`pdlib.stats.holm_adjust`).
-    """
-    import pandas as pd
-
-    from pdlib import stats
-    from pdlib.distill import ARMS
-
-    rows = []
-    for arm in arms:
-        table = arm_predictions(results_dir, arm, seed=seed)
-        table = table[table["split"] == split]
-        rows.append({"arm": arm, "label": ARMS[arm].label, "auc": stats.roc_auc(table["label"], table["score"]),
-                     "p_value": stats.auc_vs_chance(table["label"], table["score"])})
-    frame = pd.DataFrame(rows, columns=["arm", "label", "auc", "p_value"])
-    frame["p_holm"] = stats.holm_adjust(frame["p_value"].to_numpy()) if len(frame) else []
-    return frame
-
-
-def learning_statement(long: "pd.DataFrame", *, chance: "pd.DataFrame | None" = None,
-                       twin_dir: str | os.PathLike | None = None, alpha: float = 0.05) -> str:
-    """Sentences, from the numbers, on whether the models of ``long`` separate the groups at all.
-
-    Parameters
-    ----------
-    long : DataFrame
-        :func:`metrics_long` rows of the arms of a chapter.
-    chance : DataFrame, optional
-        :func:`chance_tests` of the same arms on the test set; adds how many
-        arms beat chance once the number of arms is accounted for.
-    twin_dir : path, optional
-        A digital twin folder; its test-set oracle AUC is quoted when present.
-    alpha : float
-        Level of the tests.
-
-    Returns
-    -------
-    str
-        Empty when ``long`` is empty.
-    """
-    if not len(long):
-        return ""
-    apparent = long[long["way"] == "apparent"]
-    test = apparent[apparent["split"] == "test"].set_index("label")
-    train = apparent[apparent["split"] == "train"].set_index("label")
-    best = test.loc[test["auc"].idxmax()]
-    n_above = int((test["auc_ci_low"] > 0.5).sum())
-    text = (f"Of the {len(test)} models here, {n_above} have a test AUC whose 95% CI lies entirely above "
-            f"0.5 (chance). The highest test AUC, {best['auc']:.2f} ({best.name}), has a 95% CI of "
-            f"{best['auc_ci_low']:.2f} to {best['auc_ci_high']:.2f}, ")
-    if best["auc_ci_low"] <= 0.5:
-        text += ("which includes 0.5: this run gives no evidence that any of these models predicts the response "
-                 "better than chance, and the differences between them are not improvements. ")
-    else:
-        text += "which excludes 0.5. "
-    if chance is not None and len(chance) > 1:
-        raw = int((chance["p_value"] < alpha).sum())
-        held = int((chance["p_holm"] < alpha).sum())
-        expected = alpha * len(chance)
-        text += (f"Tested one by one (Mann-Whitney test of AUC = 0.5), {raw} of {len(chance)} differ from chance "
-                 f"at the {100 * alpha:g}% level, where about {expected:.1f} would by luck alone if none had any "
-                 f"skill; after Holm's correction for the {len(chance)} tests, {held} "
-                 + ("does. " if held == 1 else "do. "))
-    if len(train):
-        text += (f"Their training AUCs range from {train['auc'].min():.2f} to {train['auc'].max():.2f}"
-                 + (": they did not even fit their own training patients, i.e. they learned almost nothing "
-                    "from the images. " if train["auc"].max() < 0.75 else ". "))
-    twin_json = Path(twin_dir) / "twin.json" if twin_dir else None
-    if twin_json is not None and twin_json.is_file():
-        oracle = json.loads(twin_json.read_text())["oracle_auc"]["test"]
-        text += (f"For comparison, the digital twin's oracle AUC on the test set (the best AUC reachable from "
-                 f"the variables that generated the images) is {oracle:.2f}.")
-    return text.strip()
-
-
-def _row_key(label: str) -> str:
-    return re.sub(r"[\s\-]+", "", label).lower()
-
-
-def paper_metric_table(table: str) -> "pd.DataFrame":
-    """A metric table of Han et al. 2025 as printed, from ``pdlib/data/paper_numbers.yaml``.
-
-    Parameters
-    ----------
-    table : {"Table 2", "Table 3", "Table 4"}
-
-    Returns
-    -------
-    DataFrame
-        One row per (row, set): ``row, split`` and the printed metrics
-        (``auc, acc, sen, spe`` as far as the table has them) as floats;
-        accuracies, sensitivities and specificities are fractions.
-    """
-    import pandas as pd
-
-    from pdlib.audit import load_paper_numbers
-
-    numbers = load_paper_numbers()
-    spec = next((t for t in numbers["metric_tables"] if t["name"] == table), None)
-    if spec is None:
-        raise ValueError(f"no metric table {table!r} in the paper numbers")
-    rows = []
-    for row, sets in spec["rows"].items():
-        for split, values in sets.items():
-            record = {"row": row, "split": split}
-            for metric, value in zip(spec["metrics"], values):
-                record[metric] = float(value) if metric == "auc" else float(value) / 100.0
-            rows.append(record)
-    return pd.DataFrame(rows)
-
-
-def paper_values_for(labels: Sequence[str], table: str) -> "pd.DataFrame":
-    """Printed values of ``table`` for the rows named by ``labels`` (matched ignoring spaces and dashes)."""
-    paper = paper_metric_table(table)
-    paper["key"] = paper["row"].map(_row_key)
-    wanted = {_row_key(label): label for label in labels}
-    out = paper[paper["key"].isin(wanted)].copy()
-    out["label"] = out["key"].map(wanted)
-    return out.drop(columns="key").reset_index(drop=True)
-
-
-#: Table 1 rows of Han et al. 2025: (manifest column, value) -> (variable, category) as printed.
-TABLE1_ROWS = {
-    ("sex", "F"): ("Sex", "Female"),
-    ("sex", "M"): ("Sex", "Male"),
-    ("lauren", "intestinal"): ("Lauren type", "Intestinal type"),
-    ("lauren", "diffuse_mixed"): ("Lauren type", "Diffuse or mixed type"),
-    ("lauren", "undifferentiated"): ("Lauren type", "Undifferentiated type"),
-    ("cea", "normal"): ("CEA, ng/ml", "≤ 5.0, Normal"),
-    ("cea", "elevated"): ("CEA, ng/ml", "> 5.0, Elevated"),
-    ("ca199", "normal"): ("CA199, u/ml", "≤ 5.0, Normal"),
-    ("ca199", "elevated"): ("CA199, u/ml", "> 35.0, Elevated"),
-    ("ct_stage", "T3"): ("Clinical T stage", "T3"),
-    ("ct_stage", "T4a"): ("Clinical T stage", "T4a"),
-    ("ct_stage", "T4b"): ("Clinical T stage", "T4b"),
-    ("cn_stage", "N0-N1"): ("Clinical N stage", "N0 + N1"),
-    ("cn_stage", "N2-N3"): ("Clinical N stage", "N2 + N3"),
-    ("cm_stage", "M0"): ("Clinical M stage", "M0"),
-    ("cm_stage", "M1"): ("Clinical M stage", "M1"),
-}
-
-#: Columns of Table 1: (split, response group).
-TABLE1_COLUMNS = (("train", "GR"), ("train", "PR"), ("test", "GR"), ("test", "PR"))
-
-
-def cohort_table1(patients: "pd.DataFrame") -> "pd.DataFrame":
-    """Table 1 of a cohort, laid out and worded as Han et al. 2025 print it.
-
-    Parameters
-    ----------
-    patients : DataFrame
-        ``patients.csv`` of a manifest (columns ``split, response, age`` and
-        the covariates of :data:`TABLE1_ROWS`).
-
-    Returns
-    -------
-    DataFrame
-        Index ``(variable, category)``: first ``("Age, years", "")`` as
-        ``mean(min–max)``, then one row per category as ``count(percent%)``
-        with two decimals; columns ``train_GR, train_PR, test_GR, test_PR``.
-        An empty group gives ``"0(nan%)"``-free empty strings.
-    """
-    import pandas as pd
-
-    columns = {}
-    for split, group in TABLE1_COLUMNS:
-        part = patients[(patients["split"] == split) & (patients["response"] == group)]
-        n = len(part)
-        cells = {("Age, years", ""): (f"{part['age'].mean():.1f}({part['age'].min()}–{part['age'].max()})"
-                                      if n else "")}
-        for (column, value), row in TABLE1_ROWS.items():
-            k = int((part[column] == value).sum())
-            cells[row] = f"{k}({100 * k / n:.2f}%)" if n else ""
-        columns[f"{split}_{group}"] = cells
-    table = pd.DataFrame(columns)
-    table.index = pd.MultiIndex.from_tuples(table.index, names=["variable", "category"])
-    return table
-
-
-def paper_table1() -> "pd.DataFrame":
-    """Table 1 of Han et al. 2025 as printed (``pdlib/data/paper_numbers.yaml``), same layout as :func:`cohort_table1`."""
-    import pandas as pd
-
-    from pdlib.audit import load_paper_numbers
-
-    printed = load_paper_numbers()["table1"]
-    rows = {("Age, years", ""): printed["means"]["Age, years"]}
-    for variable, categories in printed["variables"].items():
-        for category, cells in categories.items():
-            rows[(variable, category)] = cells
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index = pd.MultiIndex.from_tuples(table.index, names=["variable", "category"])
-    return table[[f"{s}_{g}" for s, g in TABLE1_COLUMNS]]
-
-
-def _interval(value: float, low: float, high: float, *, percent: bool) -> str:
-    import math
-
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if percent:
-        return f"{100 * value:.1f}% ({100 * low:.1f}–{100 * high:.1f})"
-    return f"{value:.2f} ({low:.2f}–{high:.2f})"
-
-
-def metric_display(long: "pd.DataFrame") -> "pd.DataFrame":
-    """Readable rows of :func:`metrics_long`: estimates with their 95% intervals as text.
-
-    Returns
-    -------
-    DataFrame
-        ``model, threshold rule, set, threshold, AUC (95% CI), accuracy,
-        sensitivity, specificity`` (accuracies in percent with Wilson
-        intervals; the AUC with its DeLong interval).
-    """
-    import pandas as pd
-
-    rows = []
-    for _, r in long.iterrows():
-        rows.append({
-            "model": r["label"],
-            "threshold rule": r["way"],
-            "set": r["split"],
-            "threshold": "n/a" if pd.isna(r["threshold"]) else f"{r['threshold']:.3f}",
-            "AUC (95% CI)": _interval(r["auc"], r["auc_ci_low"], r["auc_ci_high"], percent=False),
-            **{name: _interval(r[name], r[f"{name}_ci_low"], r[f"{name}_ci_high"], percent=True)
-               for name in ("accuracy", "sensitivity", "specificity")},
-        })
-    return pd.DataFrame(rows)
-
-
-def beside_paper(long: "pd.DataFrame", table: str, *, way: str = "apparent") -> "pd.DataFrame":
-    """This run's AUC, accuracy, sensitivity and specificity next to the printed values of ``table``.
-
-    Parameters
-    ----------
-    long : DataFrame
-        :func:`metrics_long` (one seed).
-    table : {"Table 2", "Table 4"}
-    way : {"apparent", "pre-specified"}
-        Threshold rule of this run's rows (the paper's test rows are apparent).
-
-    Returns
-    -------
-    DataFrame
-        One row per (model, set): ``model, set`` and, per metric, ``<metric>
-        (run)`` and ``<metric> (paper)``; paper cells are NaN where the paper
-        has no such row.
-    """
-    import pandas as pd
-
-    ours = long[long["way"] == way]
-    paper = paper_values_for(list(dict.fromkeys(ours["label"])), table)
-    rows = []
-    for _, r in ours.iterrows():
-        match = paper[(paper["label"] == r["label"]) & (paper["split"] == r["split"])]
-        p = match.iloc[0] if len(match) else None
-        row = {"model": r["label"], "set": r["split"]}
-        for metric, column in (("auc", "auc"), ("acc", "accuracy"), ("sen", "sensitivity"), ("spe", "specificity")):
-            row[f"{column} (run)"] = r[column]
-            row[f"{column} (paper)"] = p[metric] if p is not None and metric in p else float("nan")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def arm_of_key(key: str) -> str:
-    """Name of the first arm of :data:`pdlib.distill.ARMS` whose final member is ``key``."""
-    from pdlib.distill import ARMS
-
-    for name, arm in ARMS.items():
-        if arm.member_keys()[-1] == key:
-            return name
-    raise ValueError(f"no arm ends with member {key!r}")
-
-
-def run_statement(*, config_name: str, profile: str, manifest_dir: str | os.PathLike, seeds: Sequence[int],
-                  overrides: Mapping | None = None) -> str:
-    """One Markdown sentence saying which study, profile and cohort produced a page's numbers."""
-    from pdlib.manifest import load_manifest
-
-    manifest = load_manifest(manifest_dir, check_files=False)
-    counts = manifest.patients["split"].value_counts()
-    seeds = list(seeds)
-    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-    changed = f" with {', '.join(f'`{k}={v}`' for k, v in sorted((overrides or {}).items()))}" if overrides else ""
-    stamp = provenance.git_commit()
-    return (f"The numbers on this page were produced by the study configuration **{config_name}** "
-            f"(training profile **{profile}**{changed}, {seed_text}) on the cohort **{manifest.name}** "
-            f"({int(counts.get('train', 0))} training and {int(counts.get('test', 0))} test patients), "
-            f"with pdlib {_version()} at commit `{stamp}`, code hash `{provenance.code_hash()}`.")
-
-
-def _version() -> str:
-    import pdlib
-
-    return pdlib.__version__
+# --------------------------------------------------------------------------- the book
 
 
 def write_baselines_index(path: str | os.PathLike, arms: Sequence[str]) -> Path:
     """The parent page of the per-arm baseline chapters (a list; no number from a run)."""
-    from pdlib.distill import ARMS
-
     lines = ["# Baselines", "",
              "One page per baseline arm of Table 2 of Han et al. 2025: the model trained alone, with "
              "label-smoothed cross entropy, its training curve and its training and test metrics.", ""]
     lines += [f"- {ARMS[a].label} ({len(ARMS[a].members)} model): [{a}]({BASELINE_FOLDER}/{a}.ipynb)" for a in arms]
-    return write_text_atomic(path, "\n".join(lines) + "\n")
+    return atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- command line
@@ -1138,7 +880,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown target {args.target!r}; see `python -m pdlib.pipeline list`")
     target = targets[args.target]
     if args.command == "train-member":
-        if target.kind != "member":
+        if target.kind not in ("member", "oof"):
             parser.error(f"{args.target} is not a member training")
         train_member_target(target, targets, study=study)
     else:

@@ -124,7 +124,7 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
     Path
         The weights file, for ``create_model(..., weights_path=...)``.
     """
-    from pdlib import infer, models, provenance, train
+    from pdlib import infer, models, train
 
     if models.is_volumetric(arch):
         raise ValueError(f"{arch} is volumetric: the tumour-slice pretext is for 2D models only")
@@ -135,7 +135,7 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
         raise FileNotFoundError(f"{twin_dir} is not a digital twin (no twin.json); generate one with "
                                 "`python -m pdlib twin --out DIR --seed N`")
     key = {"twin": json.loads(twin_json.read_text()), "arch": arch, "pretext": run.result_dict(),
-           "code_hash": provenance.code_hash()}
+           "code_hash": train.training_code_hash()}
     path, key_path = out_dir / f"{arch}.pt", out_dir / f"{arch}.json"
     if path.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
         return path
@@ -161,3 +161,20 @@ def weights_file_fingerprint(path: str | os.PathLike) -> str:
     from pdlib import models
 
     return models.weights_fingerprint(path)
+
+
+def starting_weights(arch: str, *, config: TrainConfig, out_dir: str | os.PathLike) -> Path | None:
+    """The weights file a study member of ``arch`` starts from, or None for the profile's own start.
+
+    With ``config.pretrain_twin`` set (the demo), a 2D member starts from the
+    pretext weights of :func:`pretrained_weights` (trained once into
+    ``out_dir`` and shared by every member, fold runs included); 3D members
+    and profiles without a pretraining twin start from
+    :func:`pdlib.models.create_model`'s own initialisation (random, or
+    ImageNet weights when the profile is pretrained).
+    """
+    from pdlib import models
+
+    if config.pretrain_twin is None or models.is_volumetric(arch):
+        return None
+    return pretrained_weights(config.pretrain_twin, arch=arch, config=config, out_dir=out_dir)

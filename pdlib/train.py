@@ -1,4 +1,4 @@
-"""Training runs: one member per folder, arms as chains of members.
+"""Training runs: one member per folder.
 
 The story of one run (:func:`train_member`), top to bottom:
 
@@ -18,15 +18,10 @@ The story of one run (:func:`train_member`), top to bottom:
    :mod:`pdlib.infer`); write ``slice_predictions.csv``,
    ``patient_predictions.csv`` and, last, ``summary.json``.
 
-An arm (:data:`pdlib.distill.ARMS`) is trained by :func:`run_arm`, which
-runs :func:`pdlib.distill.progressive_distill` with :func:`train_member` for
-every member and optionally repeats the chain on k folds of the training
-patients for out-of-fold scores (``oof_predictions.csv``). A pipeline that
-schedules members one by one does the same with :func:`fold_patients`,
-:func:`oof_fold_dir` and :func:`collect_out_of_fold`: on fold ``f``, member
-``key`` is trained into ``oof_fold_dir(out, n_folds=k, fold=f) / key`` with
-the fold's teacher from the same folder, then the held-out scores of the k
-folds are collected.
+An arm's chain of members and its out-of-fold runs are trained by
+:mod:`pdlib.runs` (one process) or by the study pipeline
+(:mod:`pdlib.pipeline`, one member per job); both resolve a member's
+starting weights (:func:`pdlib.pretrain.starting_weights`) and pass them in.
 
 Same seed, same numbers on CPU: every epoch reseeds torch (augmentation,
 dropout, stochastic depth), numpy (slice sampling) and the DataLoader's
@@ -34,15 +29,6 @@ generator from (seed, member, epoch), torch runs with deterministic
 algorithms, and data loading defaults to the training process. A run killed
 after epoch ``e`` and restarted therefore continues exactly as if it had
 not been interrupted.
-
-Command line::
-
-    python -m pdlib train --arm pd_b7 --profile demo --manifest data_manifest \\
-        --out results/demo --seed 0 [--set epochs=3 ...]
-
-``--out`` is the folder shared by all arms of a study: members are stored by
-lineage (``results/demo/b7--b7mn/``), so arms that share members train them
-once, and ``results/demo/arms/<arm>.json`` lists each arm's members.
 
 References
 ----------
@@ -54,7 +40,6 @@ restarts. ICLR 2017.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -73,7 +58,7 @@ from torch import nn
 
 import pdlib
 from pdlib import atomic, distill, infer, models
-from pdlib.config import TrainConfig, parse_overrides, resolve_config
+from pdlib.config import TrainConfig
 
 #: Files of a finished member folder; ``summary.json`` is written last.
 RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "slice_predictions.csv",
@@ -140,14 +125,19 @@ def lr_at(step: int, *, base_lr: float, total_steps: int, warmup_steps: int = 0)
 
 
 def train_batch(step: distill.TrainStep, optimizer: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor,
-                *, lr: float) -> dict[str, torch.Tensor]:
+                *, lr: float, amp: bool = False) -> dict[str, torch.Tensor]:
     """One update (Algorithm 1, lines 5-8 / 16-22): losses, backward, optimiser step.
+
+    With ``amp``, the forward pass and the losses (teacher included) run under
+    bfloat16 autocast on ``x``'s device; ``backward()`` and the optimiser step
+    run outside it, as PyTorch's AMP recipe prescribes.
 
     Returns the step's dict (``loss``, ``task_loss``, ``kd_loss``, ``output``).
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
-    out = step(x, target)
+    with (torch.autocast(device_type=x.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
+        out = step(x, target)
     optimizer.zero_grad(set_to_none=True)
     out["loss"].backward()
     optimizer.step()
@@ -156,11 +146,21 @@ def train_batch(step: distill.TrainStep, optimizer: torch.optim.Optimizer, x: to
 
 def make_optimizer(model: nn.Module, *, name: str, lr: float, weight_decay: float,
                    momentum: float = 0.9) -> torch.optim.Optimizer:
-    """AdamW or SGD; weight decay on weights only (not on biases and norm scales)."""
+    """AdamW or SGD; weight decay on weights only.
+
+    As in timm: no decay on biases and normalisation scales (parameters with
+    at most one dimension) nor on the parameters a module names in its
+    ``no_weight_decay()`` (the hybrid's position embedding and class token),
+    whatever their shape.
+    """
+    skip = set()
+    for prefix, module in model.named_modules():
+        if callable(getattr(module, "no_weight_decay", None)):
+            skip |= {f"{prefix}.{n}" if prefix else n for n in module.no_weight_decay()}
     decay, no_decay = [], []
-    for param in model.parameters():
+    for param_name, param in model.named_parameters():
         if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
+            (no_decay if param.ndim <= 1 or param_name in skip else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
@@ -265,12 +265,8 @@ def data_fingerprint(patients) -> str:
 
 
 def weights_fingerprint(model: nn.Module) -> str:
-    """Hash of a model's ``state_dict`` (names and values)."""
-    digest = hashlib.sha256()
-    for name, value in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    """Hash of a model's ``state_dict``: :func:`pdlib.models.weights_fingerprint`."""
+    return models.weights_fingerprint(model)
 
 
 def _stratified_split(labels: np.ndarray, *, fraction: float, seed: int) -> np.ndarray:
@@ -503,15 +499,24 @@ def _run_record(*, member_key, arch, config, noise, drop_rate, drop_path_rate, p
 
 
 def _init_weights_record(path: Path) -> dict:
-    from pdlib import pretrain
+    return {"file": path.name, "fingerprint": models.weights_fingerprint(path)}
 
-    return {"file": path.name, "fingerprint": pretrain.weights_file_fingerprint(path)}
+
+def training_code_hash() -> str:
+    """Digest of the code a training reaches: this module's import closure (:mod:`pdlib.provenance`).
+
+    Figures, statistics and report code are outside it, so changing them
+    never retrains a member or a pretext run.
+    """
+    from pdlib import provenance
+
+    return provenance.combine(provenance.module_code_digests([__name__]))
 
 
 def _provenance() -> dict:
     from pdlib import provenance
 
-    return {"pdlib_version": pdlib.__version__, "code_hash": provenance.code_hash(),
+    return {"pdlib_version": pdlib.__version__, "code_hash": training_code_hash(),
             "git_commit": provenance.git_commit()}
 
 
@@ -545,6 +550,7 @@ def train_member(
     member_key: str | None = None,
     teacher_key: str | None = None,
     positive_class: str = "PR",
+    init_weights: str | os.PathLike | None = None,
     stop_after_epoch: int | None = None,
     force: bool = False,
 ) -> nn.Module | None:
@@ -573,6 +579,11 @@ def train_member(
         Name of the teacher, recorded in ``config.json``.
     positive_class : str
         Manifest class that label 1 stands for; recorded.
+    init_weights : path, optional
+        A weights file to start from instead of the profile's initialisation
+        (:func:`pdlib.models.load_weights`: the head is initialised afresh);
+        the caller resolves it, e.g. :func:`pdlib.pretrain.starting_weights`.
+        Its fingerprint is recorded, so new weights make the member stale.
     stop_after_epoch : int, optional
         Stop after this many epochs as if the process had been killed (the
         checkpoint is kept, no predictions are written); for tests of resuming.
@@ -633,12 +644,7 @@ def train_member(
     drop_rate = config.noise_drop_rate if noise else 0.0
     drop_path_rate = config.noise_drop_path_rate if noise and models.supports_drop_path(arch) else 0.0
     pretrained = config.pretrained and models.has_pretrained(arch)
-    init_weights = None
-    if config.pretrain_twin is not None and not volumetric:
-        from pdlib import pretrain
-
-        init_weights = pretrain.pretrained_weights(config.pretrain_twin, arch=arch, config=config,
-                                                   out_dir=member_dir.parent / "pretrain")
+    init_weights = Path(init_weights) if init_weights is not None else None
     labels = np.array([p.label for p in train_patients])
     val_mask = (_stratified_split(labels, fraction=config.val_fraction, seed=derive_seed(config.seed, "val"))
                 if config.val_fraction > 0 else np.zeros(len(train_patients), dtype=bool))
@@ -766,8 +772,7 @@ def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_
                 x = x.contiguous(memory_format=torch.channels_last)
             lr = lr_at(epoch * steps_per_epoch + i, base_lr=config.lr, total_steps=total_steps,
                        warmup_steps=warmup_steps)
-            with (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()):
-                out = train_batch(step, optimizer, x, y, lr=lr)
+            out = train_batch(step, optimizer, x, y, lr=lr, amp=amp)  # autocast on the forward pass only
             n = y.shape[0]
             with torch.no_grad():
                 sums += torch.stack([out["loss"].detach().double() * n, out["task_loss"].detach().double() * n,
@@ -809,8 +814,8 @@ def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_
     everyone = list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients)
     slice_table, patient_table = infer.predict_patients(
         model, everyone, arch=arch, crop=config.crop, top_k=config.top_k, volume_depth=config.volume_depth,
-        batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size, device=device, amp=amp,
-        channels_last=channels_last,
+        batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size, device=device,
+        channels_last=channels_last,  # scored in fp32: bfloat16 logits tie patients
     )
     infer.write_csv(member_dir / "slice_predictions.csv", slice_table)
     infer.write_csv(member_dir / "patient_predictions.csv", patient_table)
@@ -847,200 +852,3 @@ def _validation_metrics(model, patients, *, arch, config, device) -> dict:
     labels, scores = table["label"].to_numpy(), np.clip(table["score"].to_numpy(), 1e-7, 1 - 1e-7)
     loss = -np.mean(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
     return {"val_loss": float(loss), "val_accuracy": float(np.mean((scores >= 0.5) == labels))}
-
-
-# --------------------------------------------------------------------------- arms
-
-
-def run_arm(
-    arm: str | distill.Arm,
-    *,
-    train_patients: Sequence,
-    test_patients: Sequence,
-    config: TrainConfig,
-    out_dir: str | os.PathLike,
-    positive_class: str = "PR",
-    force: bool = False,
-) -> dict:
-    """Train every member of an arm that is not already trained, then its out-of-fold runs.
-
-    Parameters
-    ----------
-    arm : str or Arm
-        A name of :data:`pdlib.distill.ARMS`, or an :class:`pdlib.distill.Arm`
-        (recorded under its final member's key).
-    train_patients, test_patients : list of PatientSlices
-    config : TrainConfig
-    out_dir : path
-        Study folder shared by arms: member ``k`` goes to ``out_dir/k/``; the
-        out-of-fold chains to ``out_dir/oof/k<folds>-fold<f>/<member>/``; the
-        arm's record to ``out_dir/arms/<arm>.json``.
-    positive_class : str
-        Recorded meaning of label 1.
-    force : bool
-        Retrain members even when complete.
-
-    Returns
-    -------
-    dict
-        The arm record: name, label, member keys and folders, final member.
-    """
-    name = arm if isinstance(arm, str) else arm.member_keys()[-1]
-    if isinstance(arm, str):
-        if arm not in distill.ARMS:
-            raise ValueError(f"unknown arm {arm!r}; known: {', '.join(distill.ARMS)}")
-        arm = distill.ARMS[arm]
-    out_dir = Path(out_dir)
-    keys = arm.member_keys()
-
-    def chain(folder: Path, train, test, chain_config):
-        def fit(index, member, teacher):
-            return train_member(
-                folder / keys[index], arch=models.arch_for_profile(member.arch, profile=config.profile),
-                train_patients=train, test_patients=test, config=chain_config, teacher=teacher,
-                noise=member.noise, member_key=keys[index], teacher_key=keys[index - 1] if index else None,
-                positive_class=positive_class, force=force,
-            )
-
-        return distill.progressive_distill(arm.members, fit=fit)
-
-    chain(out_dir, list(train_patients), list(test_patients), config)
-    if config.oof_folds:
-        _out_of_fold(chain, keys, list(train_patients), config=config, out_dir=out_dir)
-    record = {
-        "arm": name,
-        "label": arm.label,
-        "members": keys,
-        "member_dirs": [str(out_dir / k) for k in keys],
-        "final_member": keys[-1],
-        "iterations": arm.iterations,
-        "noise": [m.noise for m in arm.members],
-        "archs": [m.arch for m in arm.members],
-        "profile": config.profile,
-        "oof_folds": config.oof_folds,
-    }
-    infer.write_json(out_dir / "arms" / f"{name}.json", record)
-    return record
-
-
-def stratified_folds(labels: Sequence[int], *, n_folds: int, seed: int) -> np.ndarray:
-    """Fold number (0..n_folds-1) of each patient: stratified by label, shuffled with ``seed``."""
-    from sklearn.model_selection import StratifiedKFold
-
-    labels = np.asarray(labels)
-    counts = np.bincount(labels, minlength=2)
-    if counts.min() < n_folds:
-        raise ValueError(f"{n_folds}-fold out-of-fold scores need at least {n_folds} training patients per class, "
-                         f"got {counts.tolist()} (label 0, label 1)")
-    folds = np.zeros(len(labels), dtype=int)
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
-        folds[held_out] = fold
-    return folds
-
-
-def oof_fold_dir(out_dir: str | os.PathLike, *, n_folds: int, fold: int) -> Path:
-    """Folder of the members trained on fold ``fold`` of ``n_folds``: ``out_dir/oof/k<n>-fold<f>/``."""
-    return Path(out_dir) / "oof" / f"k{n_folds}-fold{fold}"
-
-
-def fold_patients(train_patients: Sequence, *, n_folds: int, fold: int, seed: int) -> tuple[list, list]:
-    """Training part and held-out part of fold ``fold`` (:func:`stratified_folds`).
-
-    The held-out patients are copies with ``split = "heldout"``, so that the
-    fold run's ``patient_predictions.csv`` tells them apart.
-    """
-    if not 0 <= fold < n_folds:
-        raise ValueError(f"fold must be in [0, {n_folds}), got {fold}")
-    folds = stratified_folds([p.label for p in train_patients], n_folds=n_folds, seed=derive_seed(seed, "oof"))
-    fold_train = [p for p, f in zip(train_patients, folds) if f != fold]
-    held_out = [dataclasses.replace(p, split="heldout") for p, f in zip(train_patients, folds) if f == fold]
-    return fold_train, held_out
-
-
-def collect_out_of_fold(out_dir: str | os.PathLike, member_key: str, train_patients: Sequence, *,
-                        n_folds: int) -> Path:
-    """Gather a member's held-out scores from its ``n_folds`` fold runs into ``oof_predictions.csv``.
-
-    Writes ``out_dir/<member_key>/oof_predictions.csv`` with columns
-    ``patient_id, fold, recist, label, score``, one row per training patient
-    in the order of ``train_patients``.
-
-    Raises
-    ------
-    ValueError
-        When a training patient has no held-out score (naming it).
-    """
-    import pandas as pd
-
-    parts = []
-    for fold in range(n_folds):
-        path = oof_fold_dir(out_dir, n_folds=n_folds, fold=fold) / member_key / "patient_predictions.csv"
-        table = pd.read_csv(path, dtype={"patient_id": str}, float_precision="round_trip")
-        parts.append(table[table["split"] == "heldout"].drop(columns="split").assign(fold=fold))
-    table = pd.concat(parts, ignore_index=True).set_index("patient_id")
-    missing = [p.patient_id for p in train_patients if p.patient_id not in table.index]
-    if missing or table.index.duplicated().any():
-        raise ValueError(f"member {member_key}: out-of-fold scores missing or repeated for patients "
-                         f"{missing[:5] or list(table.index[table.index.duplicated()][:5])}")
-    table = table.loc[[p.patient_id for p in train_patients]].reset_index()
-    return infer.write_csv(Path(out_dir) / member_key / "oof_predictions.csv",
-                           table[["patient_id", "fold", "recist", "label", "score"]])
-
-
-def _out_of_fold(chain, keys, train_patients, *, config: TrainConfig, out_dir: Path) -> None:
-    """Re-run the chain on each fold's training part; collect held-out scores per member."""
-    k = config.oof_folds
-    fold_config = dataclasses.replace(config, oof_folds=0)
-    for fold in range(k):
-        fold_train, held_out = fold_patients(train_patients, n_folds=k, fold=fold, seed=config.seed)
-        chain(oof_fold_dir(out_dir, n_folds=k, fold=fold), fold_train, held_out, fold_config)
-    for key in keys:
-        collect_out_of_fold(out_dir, key, train_patients, n_folds=k)
-
-
-def run_arm_from_manifest(arm: str, *, manifest_dir: str | os.PathLike, config: TrainConfig,
-                          out_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
-                          force: bool = False) -> dict:
-    """:func:`run_arm` on a cohort manifest (``pdlib.manifest.load_manifest`` + ``pdlib.slices.load_cohort``)."""
-    from pdlib.manifest import load_manifest
-    from pdlib.slices import load_cohort
-
-    manifest = load_manifest(manifest_dir)
-    train = load_cohort(manifest, split="train", resize=config.resize, cache_dir=cache_dir)
-    test = load_cohort(manifest, split="test", resize=config.resize, cache_dir=cache_dir)
-    return run_arm(arm, train_patients=train, test_patients=test, config=config, out_dir=out_dir,
-                   positive_class=manifest.positive_class, force=force)
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pdlib train --arm NAME --profile demo --manifest DIR --out DIR [--seed N] [--set k=v ...]``."""
-    parser = argparse.ArgumentParser(prog="pdlib train", description="Train the members of one arm of the study.")
-    parser.add_argument("--arm", required=True, help=f"one of: {', '.join(distill.ARMS)}")
-    parser.add_argument("--profile", default="demo", choices=["smoke", "demo", "paper"])
-    parser.add_argument("--manifest", default=None, help="cohort manifest folder (default: data_manifest/)")
-    parser.add_argument("--out", default=None, help="study results folder shared by arms (default: results/<profile>)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=None, help="decoded-slice cache folder")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a TrainConfig field (repeatable)")
-    parser.add_argument("--force", action="store_true", help="retrain members that are already complete")
-    args = parser.parse_args(argv)
-    from pdlib import paths
-
-    try:
-        config = resolve_config(args.profile, seed=args.seed, **parse_overrides(args.set))
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.arm not in distill.ARMS:
-        parser.error(f"unknown arm {args.arm!r}; known: {', '.join(distill.ARMS)}")
-    manifest_dir = Path(args.manifest) if args.manifest else paths.manifest_dir()
-    out_dir = Path(args.out) if args.out else paths.results_dir() / args.profile
-    cache_dir = Path(args.cache) if args.cache else paths.cache_dir()
-    record = run_arm_from_manifest(args.arm, manifest_dir=manifest_dir, config=config, out_dir=out_dir,
-                                   cache_dir=cache_dir, force=args.force)
-    print(json.dumps(record, indent=2))
-    return 0

@@ -71,20 +71,24 @@ def test_members_start_from_the_pretext_weights_and_record_them(twins, tmp_path)
     train_set = load_cohort(manifest, split="train", resize=40)
     test_set = load_cohort(manifest, split="test", resize=40)
     config = smoke(pretrain_twin=str(twins / "pretext"))
+    # the caller resolves the starting weights (train never calls pretrain)
+    weights = pretrain.starting_weights("efficientnet_b0_smoke", config=config, out_dir=tmp_path / "pretrain")
+    assert weights == tmp_path / "pretrain" / "efficientnet_b0_smoke.pt"
     train.train_member(tmp_path / "study" / "b0", arch="efficientnet_b0_smoke", train_patients=train_set,
-                       test_patients=test_set, config=config, member_key="b0")
+                       test_patients=test_set, config=config, member_key="b0", init_weights=weights)
     record = json.loads((tmp_path / "study" / "b0" / "config.json").read_text())
-    weights = tmp_path / "study" / "pretrain" / "efficientnet_b0_smoke.pt"
     assert record["init_weights"] == {"file": weights.name,
                                       "fingerprint": pretrain.weights_file_fingerprint(weights)}
     # the 3D arm has no 2D pretext: it starts from scratch and says so
+    assert pretrain.starting_weights("resnet50_3d_smoke", config=config, out_dir=tmp_path / "pretrain") is None
+    assert pretrain.starting_weights("efficientnet_b0_smoke", config=smoke(), out_dir=tmp_path / "pretrain") is None
     train.train_member(tmp_path / "study" / "r50_3d", arch="resnet50_3d_smoke", train_patients=train_set,
                        test_patients=test_set, config=config, member_key="r50_3d")
     record = json.loads((tmp_path / "study" / "r50_3d" / "config.json").read_text())
     assert record["init_weights"] is None
     # same settings, same numbers
     train.train_member(tmp_path / "again" / "b0", arch="efficientnet_b0_smoke", train_patients=train_set,
-                       test_patients=test_set, config=config, member_key="b0")
+                       test_patients=test_set, config=config, member_key="b0", init_weights=weights)
     first = (tmp_path / "study" / "b0" / "slice_predictions.csv").read_text()
     assert (tmp_path / "again" / "b0" / "slice_predictions.csv").read_text() == first
 

@@ -36,12 +36,14 @@ def test_manifest_hash_tracks_content(tmp_path):
 
 def test_stale_reasons_name_what_changed(tmp_path):
     (tmp_path / "manifest.yaml").write_text("name: x\n")
-    stamp = provenance.make_stamp(manifest_dir=tmp_path, parameters={"arm": "b7", "seed": 0})
-    assert stamp["pdlib_version"] == pdlib.__version__
-    assert provenance.stale_reasons(stamp, manifest_dir=tmp_path, parameters={"arm": "b7", "seed": 0}) == []
-    reasons = provenance.stale_reasons(stamp, manifest_dir=tmp_path, parameters={"arm": "b7", "seed": 1})
+    code = provenance.module_code_digests(["pdlib.slices"])
+    stamp = provenance.make_stamp(manifest_dir=tmp_path, code=code, parameters={"arm": "b7", "seed": 0})
+    assert stamp["pdlib_version"] == pdlib.__version__ and stamp["code_hash"] == provenance.combine(code)
+    assert provenance.stale_reasons(stamp, manifest_dir=tmp_path, code=code, parameters={"arm": "b7", "seed": 0}) == []
+    reasons = provenance.stale_reasons(stamp, manifest_dir=tmp_path, code=code, parameters={"arm": "b7", "seed": 1})
     assert reasons == ["parameters changed: seed"]
     (tmp_path / "manifest.yaml").write_text("name: y\n")
-    assert any(r.startswith("manifest changed") for r in provenance.stale_reasons(stamp, manifest_dir=tmp_path))
-    stamp["code_hash"] = "0" * 16
-    assert any(r.startswith("code changed") for r in provenance.stale_reasons(stamp, manifest_dir=tmp_path))
+    assert any(r.startswith("manifest changed")
+               for r in provenance.stale_reasons(stamp, manifest_dir=tmp_path, code=code))
+    changed = {**code, "pdlib/slices.py": "0" * 16}
+    assert "code changed: pdlib/slices.py" in provenance.stale_reasons(stamp, manifest_dir=tmp_path, code=changed)

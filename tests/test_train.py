@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from pdlib import config as config_module
-from pdlib import distill, infer, stats, train
+from pdlib import distill, infer, runs, stats, train
 from pdlib.slices import PatientSlices
 
 torch.set_num_threads(1)
@@ -117,7 +117,7 @@ def test_patient_score_is_the_mean_of_the_ten_highest_slices():
 @pytest.fixture(scope="module")
 def pd_chain(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    record = train.run_arm("pd_b0_b3_b7", train_patients=TRAIN, test_patients=TEST, config=smoke(), out_dir=out)
+    record = runs.run_arm("pd_b0_b3_b7", train_patients=TRAIN, test_patients=TEST, config=smoke(), out_dir=out)
     return out, record
 
 
@@ -165,10 +165,10 @@ def test_checkpoints_hold_the_student_alone_and_load_safely(pd_chain):
 def test_shared_members_are_not_trained_twice(pd_chain):
     out, _ = pd_chain
     before = (out / "b0" / "checkpoint.pt").stat().st_mtime_ns
-    train.run_arm("efficientnet_b0", train_patients=TRAIN, test_patients=TEST, config=smoke(), out_dir=out)
+    runs.run_arm("efficientnet_b0", train_patients=TRAIN, test_patients=TEST, config=smoke(), out_dir=out)
     assert (out / "b0" / "checkpoint.pt").stat().st_mtime_ns == before
     # a changed configuration is a different run: retrained
-    train.run_arm("efficientnet_b0", train_patients=TRAIN, test_patients=TEST, config=smoke(epochs=1), out_dir=out)
+    runs.run_arm("efficientnet_b0", train_patients=TRAIN, test_patients=TEST, config=smoke(epochs=1), out_dir=out)
     assert (out / "b0" / "checkpoint.pt").stat().st_mtime_ns != before
     assert json.loads((out / "b0" / "config.json").read_text())["train_config"]["epochs"] == 1
 
@@ -217,18 +217,18 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
 
 def test_3d_and_hybrid_arms_train_and_score_patients(tmp_path):
     cfg = smoke(epochs=1, volume_batch_size=3)
-    train.run_arm("resnet50_3d", train_patients=TRAIN, test_patients=TEST, config=cfg, out_dir=tmp_path)
+    runs.run_arm("resnet50_3d", train_patients=TRAIN, test_patients=TEST, config=cfg, out_dir=tmp_path)
     volume = read(tmp_path / "r50_3d", "slice_predictions.csv")
     assert len(volume) == len(TRAIN + TEST) and (volume["slice_index"] == -1).all()
     patients = read(tmp_path / "r50_3d", "patient_predictions.csv")
     np.testing.assert_allclose(patients["score"], volume["prob"])
-    train.run_arm("hybrid", train_patients=TRAIN, test_patients=TEST, config=cfg, out_dir=tmp_path)
+    runs.run_arm("hybrid", train_patients=TRAIN, test_patients=TEST, config=cfg, out_dir=tmp_path)
     assert json.loads((tmp_path / "hybrid_b7" / "summary.json").read_text())["status"] == "complete"
 
 
 def test_out_of_fold_scores_cover_every_training_patient_once(tmp_path):
     cfg = smoke(epochs=1, oof_folds=2)
-    train.run_arm("kd_b0", train_patients=TRAIN, test_patients=TEST, config=cfg, out_dir=tmp_path)
+    runs.run_arm("kd_b0", train_patients=TRAIN, test_patients=TEST, config=cfg, out_dir=tmp_path)
     for key in ("b0", "b0--b0"):
         oof = read(tmp_path / key, "oof_predictions.csv")
         assert list(oof.columns) == ["patient_id", "fold", "recist", "label", "score"]
@@ -244,7 +244,7 @@ def test_out_of_fold_scores_cover_every_training_patient_once(tmp_path):
     config_b0 = json.loads((tmp_path / "b0" / "config.json").read_text())
     assert "oof_folds" not in config_b0["train_config"]
     with pytest.raises(ValueError, match="per class"):
-        train.stratified_folds([0, 0, 1, 1, 1], n_folds=3, seed=0)
+        runs.stratified_folds([0, 0, 1, 1, 1], n_folds=3, seed=0)
 
 
 def test_validation_split_is_monitored_not_trained_on(tmp_path):
@@ -267,15 +267,15 @@ def test_bad_patients_are_named(tmp_path):
         train.train_member(tmp_path / "x", arch="efficientnet_b0_smoke", train_patients=TRAIN + TEST[:1],
                            test_patients=TEST, config=smoke())
     with pytest.raises(ValueError, match="unknown arm"):
-        train.run_arm("pd_b9", train_patients=TRAIN, test_patients=TEST, config=smoke(), out_dir=tmp_path)
+        runs.run_arm("pd_b9", train_patients=TRAIN, test_patients=TEST, config=smoke(), out_dir=tmp_path)
 
 
 def test_command_line_rejects_unknown_arms_and_fields(capsys):
     with pytest.raises(SystemExit):
-        train.main(["--arm", "pd_b9", "--profile", "smoke"])
+        runs.main(["--arm", "pd_b9", "--profile", "smoke"])
     assert "unknown arm" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        train.main(["--arm", "pd_b7", "--profile", "smoke", "--set", "epoch=3"])
+        runs.main(["--arm", "pd_b7", "--profile", "smoke", "--set", "epoch=3"])
     assert "unknown TrainConfig field" in capsys.readouterr().err
 
 
@@ -305,7 +305,7 @@ def test_command_line_trains_an_arm_from_real_dicom_without_leaking_identifiers(
 
     generate_twin(tmp_path / "twin", n_patients=8, matrix=64, n_slices=12, signal_strength=3.0)
     out = tmp_path / "results"
-    code = train.main(["--arm", "kd_b0", "--profile", "smoke", "--manifest", str(tmp_path / "twin" / "manifest"),
+    code = runs.main(["--arm", "kd_b0", "--profile", "smoke", "--manifest", str(tmp_path / "twin" / "manifest"),
                        "--out", str(out), "--cache", str(tmp_path / "cache"), "--seed", "3",
                        "--set", "epochs=1", "--set", "oof_folds=2", "--set", "progress=none"])
     assert code == 0
