@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ## test: set up, then run the whole test suite (CI runs exactly this)
 test: setup
 	bash tools/ensure-chromium.sh
+	bash tools/ensure-slurm.sh
 	$(PY) -m pytest
 
 ## twin: generate the default digital twin (140 patients) into data/twin, and
