@@ -71,15 +71,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-import yaml
 from scipy import stats as _scipy_stats
 
-from pdlib import atomic, paths
+from pdlib import atomic
+from pdlib.paper import load_paper_numbers
 
 __all__ = [
     "FINDING_COLUMNS",
-    "PAPER_NUMBERS",
-    "load_paper_numbers",
     "printed_number",
     "percent_counts",
     "confusion_readings",
@@ -89,9 +87,6 @@ __all__ = [
     "to_markdown",
     "main",
 ]
-
-#: The transcription of Han et al. 2025 shipped with the package.
-PAPER_NUMBERS = paths.PACKAGE_DATA / "paper_numbers.yaml"
 
 #: Columns of the findings table returned by :func:`audit_paper`.
 FINDING_COLUMNS = ["location", "reported", "check", "verdict", "why", "nearest_consistent_reading"]
@@ -327,32 +322,8 @@ def min_mcnemar_p(*, correct_a: int, correct_b: int, n: int) -> tuple[float, int
 
 
 # --------------------------------------------------------------------------
-# loading and validation
+# validation (the numbers are read by pdlib.paper.load_paper_numbers)
 # --------------------------------------------------------------------------
-
-
-def load_paper_numbers(path: str | Path | None = None) -> dict:
-    """Read a transcription of reported numbers (default: Han et al. 2025).
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        A YAML file with the schema of ``pdlib/data/paper_numbers.yaml``.
-
-    Returns
-    -------
-    numbers : dict
-    """
-    path = Path(path) if path is not None else PAPER_NUMBERS
-    try:
-        numbers = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"paper numbers file not found: {path}") from None
-    except yaml.YAMLError as err:
-        raise ValueError(f"paper numbers file {path} is not valid YAML: {err}") from None
-    if not isinstance(numbers, dict):
-        raise ValueError(f"paper numbers file {path} must hold a mapping at the top level")
-    return numbers
 
 
 def _require(mapping: Mapping, key: str, where: str) -> Any:
@@ -1034,7 +1005,7 @@ def audit_paper(numbers: Mapping | None = None) -> pd.DataFrame:
     Parameters
     ----------
     numbers : mapping, optional
-        As loaded by :func:`load_paper_numbers`; default the transcription of
+        As loaded by :func:`pdlib.paper.load_paper_numbers`; default the transcription of
         Han et al. 2025 shipped in ``pdlib/data/paper_numbers.yaml``.
 
     Returns
@@ -1131,10 +1102,6 @@ def _to_text(findings: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    atomic.write_text(path, text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pdlib audit [--markdown] [--numbers FILE] [--csv FILE]``."""
     parser = argparse.ArgumentParser(prog="pdlib audit", description=(
@@ -1150,7 +1117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pdlib audit: {err}", file=sys.stderr)
         return 2
     if args.csv is not None:
-        _write_atomic(args.csv, findings.to_csv(index=False))
+        atomic.write_text(args.csv, findings.to_csv(index=False))
     sys.stdout.write(to_markdown(findings) if args.markdown else _to_text(findings))
     return 0
 

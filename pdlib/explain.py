@@ -14,7 +14,9 @@ The computation is delegated to the ``pytorch-grad-cam`` package (import name
   every sub-module, ``requires_grad`` flags, accumulated gradients, no hooks)
   and works under ``torch.no_grad()``;
 * :func:`cam_mass_inside` and :func:`cam_mass_chance` check a heat map
-  against a tumour mask (the digital twin knows where its tumours are).
+  against a tumour mask (the digital twin knows where its tumours are);
+* :func:`tumour_masks`, :func:`heatmap_panels` and :func:`tumour_attention`
+  make Fig. 5 and its check against the masks for the heat-map chapter.
 
 References
 ----------
@@ -30,16 +32,25 @@ https://doi.org/10.1109/ICCV.2017.74
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from pytorch_grad_cam import GradCAM
 from torch import nn
 
-__all__ = ["cam_mass_chance", "cam_mass_inside", "gradcam", "target_layer"]
+from pdlib.infer import centre_crop
+from pdlib.slices import resize_slices
+from pdlib.vocab import RECIST_CATEGORIES
+
+__all__ = ["HeatmapPanels", "cam_mass_chance", "cam_mass_inside", "gradcam", "heatmap_panels", "target_layer",
+           "tumour_attention", "tumour_masks"]
 
 
 # --------------------------------------------------------------------------
@@ -450,3 +461,147 @@ def cam_mass_chance(mask) -> float:
     """
     mask = _check_mask(mask, function="cam_mass_chance")
     return float(mask.mean())
+
+
+# --------------------------------------------------------------------------
+# Fig. 5 and the check against the twin's tumours
+# --------------------------------------------------------------------------
+
+#: Warnings of :func:`gradcam` and :func:`cam_mass_inside` that the chapter
+#: counts and states itself (zero maps), instead of printing them.
+_COUNTED_WARNINGS = ("gradcam: the heat map is zero", "cam_mass_inside: cam is")
+
+
+@contextlib.contextmanager
+def _counted_warnings_quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        for message in _COUNTED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=RuntimeWarning)
+        yield
+
+
+def _zero_maps(cams: np.ndarray) -> int:
+    cams = np.asarray(cams)
+    return int((cams.reshape(len(cams), -1).max(axis=1) <= 0).sum())
+
+
+def tumour_masks(twin_dir: str | os.PathLike | None, manifest, patients: Sequence, *, resize: int,
+                 crop: int) -> dict[str, np.ndarray] | None:
+    """The twin's tumour masks on each patient's kept slices, resized and cropped like the images.
+
+    Parameters
+    ----------
+    twin_dir : path or None
+        A digital twin (``masks/<patient_id>.npz``, written by
+        :func:`pdlib.twin.generate_twin`).
+    manifest : pdlib.manifest.Manifest
+        The twin's manifest (each patient's ``first_slice``).
+    patients : sequence of PatientSlices
+        :func:`pdlib.slices.load_cohort` of the same ``resize``.
+    resize, crop : int
+        The image sizes of the member (:class:`pdlib.config.TrainConfig`).
+
+    Returns
+    -------
+    dict or None
+        ``{patient_id: bool array (n_slices, crop, crop)}``; None when
+        ``twin_dir`` is None or has no masks (not a twin).
+    """
+    mask_dir = Path(twin_dir) / "masks" if twin_dir else None
+    if mask_dir is None or not mask_dir.is_dir():
+        return None
+    masks = {}
+    for patient in patients:
+        row = manifest.patient(patient.patient_id)
+        mask = np.load(mask_dir / f"{patient.patient_id}.npz")["mask"].astype(np.float32)
+        first = 0 if pd.isna(row["first_slice"]) else int(row["first_slice"])
+        kept = resize_slices(mask[first:first + len(patient.slices)], resize)
+        masks[patient.patient_id] = centre_crop(kept, crop) >= 0.5
+    return masks
+
+
+@dataclass(frozen=True)
+class HeatmapPanels:
+    """The panels of Fig. 5: one test patient per RECIST category.
+
+    Attributes
+    ----------
+    images, cams : ndarray of shape (n, crop, crop)
+        The chosen slice of each patient and its Grad-CAM map.
+    masks : ndarray of shape (n, crop, crop) or None
+        The tumour mask on that slice (twins only).
+    titles : list of str
+        ``"<RECIST>, <age> y"``.
+    n_zero : int
+        Maps that are zero everywhere.
+    """
+
+    images: np.ndarray
+    cams: np.ndarray
+    masks: np.ndarray | None
+    titles: list[str]
+    n_zero: int
+
+
+def heatmap_panels(model: nn.Module, patients: Sequence, slice_predictions: pd.DataFrame, *, crop: int,
+                   ages: Mapping[str, int], masks: Mapping[str, np.ndarray] | None = None) -> HeatmapPanels:
+    """Fig. 5: for each RECIST category, its first test patient and the slice the model scores highest.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The member explained (:func:`pdlib.infer.load_member`).
+    patients : sequence of PatientSlices
+        Test patients in manifest order.
+    slice_predictions : DataFrame
+        The member's ``slice_predictions.csv`` (``patient_id, slice_index, prob``).
+    crop : int
+        Centre crop of the member's images.
+    ages : mapping
+        Age of each patient, for the titles.
+    masks : mapping, optional
+        :func:`tumour_masks` of the patients.
+    """
+    chosen = []
+    for category in RECIST_CATEGORIES:
+        patient = next((p for p in patients if p.recist == category), None)
+        if patient is not None:
+            probs = slice_predictions[slice_predictions["patient_id"] == patient.patient_id].sort_values("slice_index")
+            best = int(probs["slice_index"].to_numpy()[np.argmax(probs["prob"].to_numpy())])
+            chosen.append((category, patient, best))
+    images = np.stack([centre_crop(p.slices[k], crop) for _, p, k in chosen])
+    with _counted_warnings_quiet():
+        cams = gradcam(model, images[:, None])
+    shown = np.stack([masks[p.patient_id][k] for _, p, k in chosen]) if masks is not None else None
+    titles = [f"{category}, {ages[p.patient_id]} y" for category, p, _ in chosen]
+    return HeatmapPanels(images, cams, shown, titles, _zero_maps(cams))
+
+
+def tumour_attention(model: nn.Module, patients: Sequence, masks: Mapping[str, np.ndarray] | None, *,
+                     crop: int) -> pd.DataFrame | None:
+    """Share of each patient's heat-map mass inside the tumour, on the slices that show it.
+
+    Returns
+    -------
+    DataFrame or None
+        One row per patient whose kept slices show the tumour: ``patient,
+        RECIST, tumour slices, zero maps, CAM mass inside`` (NaN when every
+        map is zero) and ``chance`` (:func:`cam_mass_chance`); None without
+        masks.
+    """
+    if masks is None:
+        return None
+    rows = []
+    for patient in patients:
+        crops = np.stack([centre_crop(s, crop) for s in patient.slices])
+        mask = masks[patient.patient_id]
+        on_tumour = mask.reshape(len(mask), -1).any(axis=1)
+        if not on_tumour.any():
+            continue
+        with _counted_warnings_quiet():
+            patient_cams = gradcam(model, crops[on_tumour][:, None])
+            inside_share = cam_mass_inside(patient_cams, mask[on_tumour])
+        rows.append({"patient": patient.patient_id, "RECIST": patient.recist, "tumour slices": int(on_tumour.sum()),
+                     "zero maps": _zero_maps(patient_cams), "CAM mass inside": inside_share,
+                     "chance": cam_mass_chance(mask[on_tumour])})
+    return pd.DataFrame(rows)

@@ -59,6 +59,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from pdlib import atomic
+from pdlib.vocab import RECIST_CATEGORIES, RECIST_NAMES, RECIST_TO_RESPONSE, RESPONSE_GROUPS, RESPONSE_NAMES
 
 __all__ = [
     "FIGURE_DPI",
@@ -74,6 +75,7 @@ __all__ = [
     "plot_metric_vs_iteration",
     "plot_roc",
     "plot_signal_sweep",
+    "plot_training_curve",
     "save_figure",
     "style_context",
 ]
@@ -102,18 +104,10 @@ REFERENCE_GREY = "0.45"
 #: print at the figure sizes used here (about 7 inches wide).
 FIGURE_DPI = 200
 
-#: RECIST 1.1 categories in the order of Fig. 4A (Han et al. 2025).
-RECIST_ORDER = ("CR", "PR", "SD", "PD")
-
-#: Predicted classes: GR (good response = RECIST CR or PR) and PR (poor
-#: response = SD or PD), as defined in ARCHITECTURE.md.
-RESPONSE_ORDER = ("GR", "PR")
-
-#: RECIST category -> response class it belongs to (the correct prediction).
-RECIST_TO_RESPONSE = {"CR": "GR", "PR": "GR", "SD": "PR", "PD": "PR"}
-
-_RECIST_NAMES = {"CR": "complete", "PR": "partial", "SD": "stable", "PD": "progressive"}
-_RESPONSE_NAMES = {"GR": "good", "PR": "poor"}
+#: RECIST 1.1 categories in the order of Fig. 4A, and the predicted classes
+#: (:mod:`pdlib.vocab`).
+RECIST_ORDER = RECIST_CATEGORIES
+RESPONSE_ORDER = RESPONSE_GROUPS
 
 #: Names under which decision-curve inputs carry the reference strategies;
 #: ``dcurves.dca`` calls them ``all`` and ``none``.
@@ -454,10 +448,10 @@ def plot_confusion_by_recist(table: pd.DataFrame, *, title: str | None = None) -
                     ax.add_patch(
                         Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.6)
                     )
-        ax.set_xticks(range(len(RESPONSE_ORDER)), [f"{r} ({_RESPONSE_NAMES[r]})" for r in RESPONSE_ORDER])
+        ax.set_xticks(range(len(RESPONSE_ORDER)), [f"{r} ({RESPONSE_NAMES[r]})" for r in RESPONSE_ORDER])
         ax.set_yticks(
             range(len(RECIST_ORDER)),
-            [f"{r} ({_RECIST_NAMES[r]})" + ("" if ok else "\n[none]") for r, ok in zip(RECIST_ORDER, present)],
+            [f"{r} ({RECIST_NAMES[r]})" + ("" if ok else "\n[none]") for r, ok in zip(RECIST_ORDER, present)],
         )
         ax.set_xlabel("Predicted response")
         ax.set_ylabel("RECIST category")
@@ -659,6 +653,40 @@ def plot_heatmaps(
 # --------------------------------------------------------------------------
 # Fig. 6: metrics per PD iteration
 # --------------------------------------------------------------------------
+
+
+def plot_training_curve(history: pd.DataFrame) -> Figure:
+    """Training loss and slice accuracy per epoch of one member (``metrics.csv``).
+
+    Parameters
+    ----------
+    history : DataFrame
+        Columns ``epoch``, ``loss`` and ``train_accuracy``, one row per epoch.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Two Axes: the loss (line ``gid`` ``"loss"``) and the accuracy on a
+        0-1 scale (``gid`` ``"train_accuracy"``), both against the epoch.
+
+    Raises
+    ------
+    ValueError
+        A column is missing or holds a value that is not finite.
+    """
+    fn = "plot_training_curve"
+    history = _check_frame(history, ["epoch", "loss", "train_accuracy"], function=fn, argument="history")
+    epoch = _numeric_column(history, "epoch", function=fn, argument="history")
+    with style_context():
+        fig = _new_figure(figsize=(8, 3))
+        left, right = fig.subplots(1, 2)
+        left.plot(epoch, _numeric_column(history, "loss", function=fn, argument="history"), marker="o",
+                  label="loss", gid="loss")
+        left.set(xlabel="epoch", ylabel="training loss")
+        right.plot(epoch, _numeric_column(history, "train_accuracy", function=fn, argument="history"), marker="o",
+                   label="slice accuracy", gid="train_accuracy")
+        right.set(xlabel="epoch", ylabel="training slice accuracy", ylim=(0, 1))
+    return fig
 
 
 def plot_metric_vs_iteration(df: pd.DataFrame) -> Figure:
@@ -928,7 +956,7 @@ def plot_cohort_overview(patients: pd.DataFrame) -> Figure:
             ax.grid(axis="x", visible=False)
         axes[0].set_ylabel("Patients")
         handles = [Rectangle((0, 0), 1, 1, color=colours[r]) for r in RESPONSE_ORDER]
-        fig.legend(handles, [f"{r} ({_RESPONSE_NAMES[r]} response)" for r in RESPONSE_ORDER], loc="outside right upper")
+        fig.legend(handles, [f"{r} ({RESPONSE_NAMES[r]} response)" for r in RESPONSE_ORDER], loc="outside right upper")
     return fig
 
 

@@ -8,7 +8,7 @@ import itertools
 import pandas as pd
 import pytest
 
-from pdlib import audit, cli
+from pdlib import audit, cli, paper
 from pdlib.stats import roc_auc
 
 
@@ -412,4 +412,4 @@ def test_cli_reports_a_bad_file(tmp_path, capsys):
 
 
 def test_audit_is_deterministic(paper_findings):
-    pd.testing.assert_frame_equal(paper_findings, audit.audit_paper(copy.deepcopy(audit.load_paper_numbers())))
+    pd.testing.assert_frame_equal(paper_findings, audit.audit_paper(copy.deepcopy(paper.load_paper_numbers())))

@@ -1,10 +1,10 @@
-"""Losses, the training step and the arms of Progressive Distill (pdlib.distill)."""
+"""Losses, the training step and the iteration of Progressive Distill (pdlib.distill)."""
 
 import numpy as np
 import pytest
 import torch
 
-from pdlib import distill, models
+from pdlib import arms, distill, models
 from pdlib.train import make_optimizer, train_batch
 
 torch.set_num_threads(1)
@@ -136,39 +136,7 @@ def test_step_validates_its_weights():
         distill.TrainStep(student, teacher, temperature=0)
 
 
-# ----------------------------------------------------------------- arms and iteration
-
-
-def test_every_row_of_tables_2_and_4_and_fig_6_is_an_arm():
-    table2 = [a.label for a in (distill.ARMS[n] for n in distill.ARM_GROUPS["table2"])]
-    assert len(table2) == 20 and "Progressive Distill (EfficientNet-B7)" in table2 and "Vgg-16" in table2
-    assert len(distill.ARM_GROUPS["table4"]) == 8
-    assert len(distill.ARM_GROUPS["fig6"]) == 10
-    assert distill.ARMS["resnet50_3d"].member_keys() == ["r50_3d"]
-    assert distill.ARMS["kd_b7_b3"].members == (distill.Member("efficientnet_b7"), distill.Member("efficientnet_b3"))
-    pd_b0_b3_b7 = distill.ARMS["pd_b0_b3_b7"]
-    assert [m.arch for m in pd_b0_b3_b7.members] == ["efficientnet_b0", "efficientnet_b3", "efficientnet_b7"]
-    assert [m.noise for m in pd_b0_b3_b7.members] == [False, True, True]
-    assert distill.ARMS["pd_b7_iter4"].iterations == 4
-
-
-def test_arms_share_members_by_lineage():
-    pd_b7 = distill.ARMS["pd_b7"].member_keys()
-    assert pd_b7 == ["b7", "b7--b7mn", "b7--b7mn--b7mn"]
-    assert distill.ARMS["ablation_b7_kd_mn"].member_keys() == pd_b7[:2]  # PD B7's first student
-    assert distill.ARMS["ablation_b7_kd_mn_mi"].member_keys() == pd_b7
-    assert distill.ARMS["pd_b7_iter2"].member_keys() == pd_b7
-    assert distill.ARMS["ablation_b7_kd"].member_keys() == ["b7", "b7--b7"]  # KD: no noise
-    assert distill.ARMS["pd_b7_b3"].member_keys()[:2] == pd_b7[:2]
-    # the whole study: 12 baselines, 4 KD students, 11 PD students
-    assert len(distill.study_members()) == 27
-
-
-def test_a_teacher_with_noise_is_refused():
-    with pytest.raises(ValueError, match="teacher"):
-        distill.Arm((distill.Member("efficientnet_b0", noise=True),))
-    with pytest.raises(ValueError, match="unknown architecture"):
-        distill.progressive("efficientnet_b9", "efficientnet_b0")
+# ----------------------------------------------------------------- iteration (the arms: tests/test_arms.py)
 
 
 def test_progressive_distill_hands_each_student_to_the_next_member():
@@ -179,7 +147,7 @@ def test_progressive_distill_hands_each_student_to_the_next_member():
         calls.append((index, member, teacher))
         return model
 
-    arm = distill.progressive("efficientnet_b0", "efficientnet_b3", "efficientnet_b7")
+    arm = arms.progressive("efficientnet_b0", "efficientnet_b3", "efficientnet_b7")
     final = distill.progressive_distill(arm.members, fit=fit)
     assert [c[0] for c in calls] == [0, 1, 2]
     assert calls[0][2] is None

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -318,3 +319,58 @@ def test_cam_of_a_trained_cnn_points_at_the_deciding_blob():
     assert chance == pytest.approx(blob.mean())
     assert inside > 3 * chance
     assert inside > 2 * untrained  # training, not the architecture, put it there
+
+
+# --------------------------------------------------------------------------- Fig. 5 panels and the mask check
+
+
+def _heatmap_inputs(tmp_path, write_manifest):
+    """Four test patients (one per RECIST category), their masks and slice scores."""
+    from pdlib.manifest import load_manifest
+    from pdlib.slices import PatientSlices
+
+    rng = np.random.default_rng(1)
+    categories = ("SD", "CR", "PD", "PR")
+    rows = [{"patient_id": f"T{i}", "split": "test", "recist": r, "response": "GR" if r in ("CR", "PR") else "PR",
+             "age": str(60 + i), "first_slice": "1", "last_slice": "3"} for i, r in enumerate(categories)]
+    manifest = load_manifest(write_manifest(tmp_path / "manifest", rows), check_files=False)
+    (tmp_path / "twin" / "masks").mkdir(parents=True)
+    patients, probs = [], []
+    for i, r in enumerate(categories):
+        mask = np.zeros((5, 80, 80), dtype=bool)
+        mask[2, 20:60, 20:60] = True  # the tumour shows on the second kept slice only
+        np.savez_compressed(tmp_path / "twin" / "masks" / f"T{i}.npz", mask=mask)
+        patients.append(PatientSlices(f"T{i}", int(r in ("SD", "PD")), rng.random((3, 80, 80), dtype=np.float32),
+                                      r, "test"))
+        probs += [{"patient_id": f"T{i}", "slice_index": k, "prob": p} for k, p in enumerate((0.2, 0.9, 0.1))]
+    return manifest, patients, pd.DataFrame(probs)
+
+
+def test_tumour_masks_panels_and_attention(tmp_path, write_manifest):
+    manifest, patients, probs = _heatmap_inputs(tmp_path, write_manifest)
+    masks = explain.tumour_masks(tmp_path / "twin", manifest, patients, resize=80, crop=64)
+    assert set(masks) == {"T0", "T1", "T2", "T3"}
+    assert masks["T0"].shape == (3, 64, 64) and masks["T0"].dtype == bool
+    # kept slices start at first_slice 1: the tumour is on kept slice 1, inside the centre crop
+    assert masks["T0"][1].sum() == 40 * 40 and not masks["T0"][[0, 2]].any()
+    assert explain.tumour_masks(None, manifest, patients, resize=80, crop=64) is None
+    assert explain.tumour_masks(tmp_path, manifest, patients, resize=80, crop=64) is None  # no masks/
+
+    model = _positive_evidence_for_class_one(_timm("resnet18")).eval()
+    panels = explain.heatmap_panels(model, patients, probs, crop=64, ages={"T0": 60, "T1": 61, "T2": 62, "T3": 63},
+                                    masks=masks)
+    assert panels.titles == ["CR, 61 y", "PR, 63 y", "SD, 60 y", "PD, 62 y"]  # RECIST order, first of each
+    np.testing.assert_array_equal(panels.images[0], patients[1].slices[1][8:72, 8:72])  # the best-scored slice
+    np.testing.assert_array_equal(panels.masks[0], masks["T1"][1])
+    np.testing.assert_allclose(panels.cams, explain.gradcam(model, panels.images[:, None]))
+    assert panels.n_zero == int((panels.cams.reshape(4, -1).max(axis=1) <= 0).sum())
+
+    mass = explain.tumour_attention(model, patients, masks, crop=64)
+    assert list(mass["patient"]) == ["T0", "T1", "T2", "T3"] and set(mass["tumour slices"]) == {1}
+    cams = explain.gradcam(model, patients[0].slices[1:2, None, 8:72, 8:72])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = explain.cam_mass_inside(cams, masks["T0"][1:2])
+    np.testing.assert_allclose(mass["CAM mass inside"].iloc[0], expected)
+    assert mass["chance"].iloc[0] == pytest.approx(explain.cam_mass_chance(masks["T0"][1:2]))
+    assert explain.tumour_attention(model, patients, None, crop=64) is None

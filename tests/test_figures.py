@@ -292,6 +292,20 @@ def test_plot_metric_vs_iteration_panels_and_lines():
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["EfficientNet-B7", "EfficientNet-B3"]
 
 
+def test_plot_training_curve_draws_loss_and_accuracy_per_epoch():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.7, 0.55, 0.5], "train_accuracy": [0.5, 0.7, 0.8],
+                            "lr": [1e-3, 5e-4, 0.0]})
+    fig = figures.plot_training_curve(history)
+    loss, accuracy = fig.axes
+    (line,) = loss.get_lines()
+    assert line.get_gid() == "loss" and list(line.get_ydata()) == [0.7, 0.55, 0.5]
+    assert list(accuracy.get_lines()[0].get_xdata()) == [1, 2, 3] and accuracy.get_ylim() == (0, 1)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['train_accuracy'\]"):
+        figures.plot_training_curve(history.drop(columns="train_accuracy"))
+    with pytest.raises(ValueError, match="column 'loss' of history must hold finite numbers"):
+        figures.plot_training_curve(history.assign(loss=[0.7, float("nan"), 0.5]))
+
+
 def test_plot_metric_vs_iteration_rejects_bad_input():
     with pytest.raises(ValueError, match=r"missing column\(s\) \['metric'\]"):
         figures.plot_metric_vs_iteration(ITERATIONS.drop(columns="metric"))

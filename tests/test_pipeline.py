@@ -27,11 +27,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-import numpy as np
-import pandas as pd
 import pytest
 
-from pdlib import pipeline, stats
+from pdlib import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -226,27 +224,6 @@ def test_a_changed_template_or_rerun_input_is_stale(study, tmp_path):
 # --------------------------------------------------------------------------- pdlib.pipeline on its own
 
 
-def test_member_keys_round_trip_through_the_arms():
-    from pdlib.distill import ARMS
-
-    for name, arm in ARMS.items():
-        for key, member in zip(arm.member_keys(), arm.members):
-            assert pipeline.members_of_key(key)[-1] == member, (name, key)
-    assert pipeline.parent_key("b7--b7mn--b3mn") == "b7--b7mn"
-    assert pipeline.parent_key("b7") is None
-    with pytest.raises(ValueError, match="unknown model 'b9'"):
-        pipeline.members_of_key("b7--b9")
-
-
-def test_every_arm_belongs_to_one_chapter():
-    from pdlib.distill import ARM_GROUPS, ARMS
-
-    groups = {name: pipeline.arm_group(name) for name in ARMS}
-    assert {groups[a] for a in ARM_GROUPS["table4"]} == {"ablation"}
-    assert {groups[a] for a in ARM_GROUPS["fig6"]} == {"iteration"}
-    assert {groups[a] for a in ARM_GROUPS["table2"]} == {"baseline", "kd", "pd"}
-
-
 def test_configurations_inherit_and_validate(tmp_path):
     (tmp_path / "smoke.yaml").write_text("profile: smoke\narms: [efficientnet_b3]\nbest_arm: efficientnet_b3\n")
     (tmp_path / "many_seeds.yaml").write_text("profile: smoke\nseeds: [0, 1, 2]\n")
@@ -270,70 +247,3 @@ def test_shipped_configurations_load():
         study = pipeline.load_study({"profile": path.stem})
         assert study.name == path.stem and study.arms, path
         assert pipeline.plan(study), path
-
-
-def test_cohort_table1_counts_the_manifest(tmp_path):
-    import pandas as pd
-
-    patients = pd.DataFrame({
-        "split": ["train", "train", "train", "test"], "response": ["GR", "GR", "PR", "PR"],
-        "age": [60, 70, 50, 80], "sex": ["F", "M", "M", "M"],
-        "lauren": ["intestinal", "diffuse_mixed", "undifferentiated", "intestinal"],
-        "cea": ["normal", "elevated", "normal", "normal"], "ca199": ["normal"] * 4,
-        "ct_stage": ["T3", "T4a", "T4b", "T3"], "cn_stage": ["N0-N1"] * 4, "cm_stage": ["M0", "M1", "M0", "M0"],
-    })
-    table = pipeline.cohort_table1(patients)
-    assert table.loc[("Age, years", ""), "train_GR"] == "65.0(60–70)"
-    assert table.loc[("Sex", "Female"), "train_GR"] == "1(50.00%)"
-    assert table.loc[("Clinical M stage", "M0"), "test_PR"] == "1(100.00%)"
-    assert table.loc[("Sex", "Male"), "test_GR"] == ""  # empty group
-    printed = pipeline.paper_table1()
-    assert list(printed.index) == list(table.index)
-    assert printed.loc[("Sex", "Male"), "test_PR"] == "1(92.9%)"  # as printed, misprint included
-
-
-def test_paper_values_match_arm_labels():
-    from pdlib.distill import ARM_GROUPS, ARMS
-
-    labels = [ARMS[a].label for a in ARM_GROUPS["table2"]]
-    found = pipeline.paper_values_for(labels, "Table 2")
-    assert set(found["label"]) == set(labels)  # every Table 2 arm has its printed row
-    ablation = pipeline.paper_values_for([ARMS[a].label for a in ARM_GROUPS["table4"]], "Table 4")
-    assert len(ablation) == 8
-    pd_b7 = found[(found["label"] == ARMS["pd_b7"].label) & (found["split"] == "test")].iloc[0]
-    assert (pd_b7["auc"], round(pd_b7["acc"], 4)) == (0.87, 0.8571)
-
-
-def test_chance_tests_use_each_arms_test_predictions(study):
-    results = study["config"]["results"]
-    arms = ["efficientnet_b7", "efficientnet_b3"]
-    table = pipeline.chance_tests(results, arms, seed=0)
-    assert list(table["arm"]) == arms
-    for row in table.itertuples():
-        p = pipeline.arm_predictions(results, row.arm, seed=0)
-        p = p[p["split"] == "test"]
-        assert row.auc == pytest.approx(stats.roc_auc(p["label"], p["score"]))
-        assert row.p_value == pytest.approx(stats.auc_vs_chance(p["label"], p["score"]))
-    np.testing.assert_allclose(table["p_holm"], stats.holm_adjust(table["p_value"].to_numpy()))
-
-
-def test_learning_statement_is_written_from_the_numbers(tmp_path):
-    rows = []
-    for label, test_auc, low, train_auc in (("A", 0.81, 0.62, 0.95), ("B", 0.55, 0.33, 0.60)):
-        rows.append({"label": label, "way": "apparent", "split": "test", "auc": test_auc, "auc_ci_low": low,
-                     "auc_ci_high": min(1.0, test_auc + 0.2)})
-        rows.append({"label": label, "way": "apparent", "split": "train", "auc": train_auc, "auc_ci_low": 0.5,
-                     "auc_ci_high": 1.0})
-    long = pd.DataFrame(rows)
-    chance = pd.DataFrame({"arm": ["a", "b"], "label": ["A", "B"], "auc": [0.81, 0.55],
-                           "p_value": [0.004, 0.6], "p_holm": [0.008, 0.6]})
-    (tmp_path / "twin.json").write_text(json.dumps({"oracle_auc": {"test": 0.934}}))
-    text = pipeline.learning_statement(long, chance=chance, twin_dir=tmp_path)
-    assert "Of the 2 models here, 1 have a test AUC whose 95% CI lies entirely above 0.5" in text
-    assert "The highest test AUC, 0.81 (A), has a 95% CI of 0.62 to 1.00, which excludes 0.5." in text
-    assert "1 of 2 differ from chance at the 5% level" in text and "after Holm's correction for the 2 tests, 1 does" in text
-    assert "training AUCs range from 0.60 to 0.95." in text
-    assert text.endswith("is 0.93.")
-    weak = long.assign(auc=lambda f: np.where(f["split"] == "train", 0.6, f["auc"]))
-    assert "did not even fit their own training patients" in pipeline.learning_statement(weak)
-    assert pipeline.learning_statement(long.iloc[:0]) == ""
