@@ -559,7 +559,9 @@ def _check_studies(located, problems, notes: list[str] | None) -> None:
                          "the score is then not the one the paper computed")
 
 
-def _check_readers(header, rows, problems, *, splits: dict[str, str], duplicated: set[str]) -> None:
+def _check_readers(header, rows, problems, *, splits: dict[str, str] | None, duplicated: set[str]) -> None:
+    """Problems of readers.csv; ``splits`` None when patients.csv could not be read (no patient checks)."""
+
     def problem(line, column, message):
         problems.append(Problem(line, column, message, "readers.csv"))
 
@@ -576,7 +578,9 @@ def _check_readers(header, rows, problems, *, splits: dict[str, str], duplicated
         pid, reader, call = row["patient_id"], row["reader"], row["call"]
         if None in row:
             problem(line, "", f"{len(header) + len(row[None])} cells for {len(header)} columns")
-        if pid not in splits:
+        if splits is None:
+            pass
+        elif pid not in splits:
             problem(line, "patient_id", f"unknown patient {pid!r} (not in patients.csv)")
         elif pid in duplicated:
             pass  # its repeated row is reported in patients.csv; which split holds is unknown
@@ -585,7 +589,7 @@ def _check_readers(header, rows, problems, *, splits: dict[str, str], duplicated
                     f"patient {pid} is in the {splits[pid]} split; reader calls are for test patients only")
         if not reader:
             problem(line, "reader", "is empty")
-        elif reader in RESPONSES or reader in splits:
+        elif reader in RESPONSES or reader in (splits or {}):
             what = "a call" if reader in RESPONSES else "a patient id"
             problem(line, "reader", f"{reader!r} is {what}, not a reader label (are the columns in the order "
                                     f"{', '.join(READER_COLUMNS)}?)")
@@ -615,6 +619,7 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
     patient_header, patient_rows = [], []
     patients_file = config.get("patients")
     located = []
+    patients_read = False  # without patients.csv, reader rows cannot be checked against it
     if patients_file is not None:
         path = folder / patients_file
         if not path.is_file():
@@ -622,7 +627,8 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
         else:
             before = len(problems)
             patient_header, patient_rows = _read_csv(path, problems, "patients.csv")
-            if len(problems) == before:
+            patients_read = len(problems) == before
+            if patients_read:
                 located = _check_patients(patient_header, patient_rows, problems, data_root=rows_root)
 
     reader_header, reader_rows = list(READER_COLUMNS), []
@@ -638,7 +644,8 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
                     splits.setdefault(row.get("patient_id", ""), row.get("split", ""))
                 counts = collections.Counter(row.get("patient_id", "") for _, row in patient_rows)
                 duplicated = {pid for pid, count in counts.items() if count > 1}
-                _check_readers(reader_header, reader_rows, problems, splits=splits, duplicated=duplicated)
+                _check_readers(reader_header, reader_rows, problems, splits=splits if patients_read else None,
+                               duplicated=duplicated)
         elif readers_file != MANIFEST_KEYS["readers"]:  # named explicitly, so expected
             problems.append(Problem(lines.get("readers", 0), "readers", f"{path} does not exist", MANIFEST_FILE))
 
