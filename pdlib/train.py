@@ -9,14 +9,21 @@ The story of one run (:func:`train_member`), top to bottom:
    from the master seed and the member's name; wrap it with its teacher in a
    :class:`pdlib.distill.TrainStep`.
 3. For a fixed number of epochs (no model selection): reseed from
-   (seed, member, epoch), draw the epoch's slices, and for every batch set
-   the learning rate of equation 2 (:func:`lr_at`), compute the step's
-   losses, back-propagate and update (:func:`train_batch`). After each
-   epoch write ``metrics.csv`` and an atomic ``checkpoint.pt``.
+   (seed, member, epoch), draw the epoch's slices (:class:`EpochData`), and
+   for every batch set the learning rate of equation 2 (:func:`lr_at`),
+   compute the step's losses, back-propagate and update
+   (:func:`train_epoch`, :func:`train_batch`). After each epoch write
+   ``metrics.csv`` and an atomic ``checkpoint.pt``.
 4. Score every slice of every training and test patient (centre crop) and
    every patient (mean of the 10 highest slice probabilities,
    :mod:`pdlib.infer`); write ``slice_predictions.csv``,
    ``patient_predictions.csv`` and, last, ``summary.json``.
+
+Steps 2-4 read top to bottom in :func:`_train`, which takes explicit
+settings: :func:`train_member` is the edge where a
+:class:`pdlib.config.TrainConfig` is recorded and unpacked. The folder's
+bookkeeping (resume, checkpoints, metrics, results, log) lives in
+:class:`_RunFolder`, outside the loop.
 
 An arm's chain of members and its out-of-fold runs are trained by
 :mod:`pdlib.runs` (one process) or by the study pipeline
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -642,7 +650,6 @@ def train_member(
     member_dir = Path(member_dir)
     member_key = member_key or member_dir.name
     train_patients, test_patients = list(train_patients), list(test_patients)
-    volumetric = models.is_volumetric(arch)
     drop_rate = config.noise_drop_rate if noise else 0.0
     drop_path_rate = config.noise_drop_path_rate if noise and models.supports_drop_path(arch) else 0.0
     pretrained = config.pretrained and models.has_pretrained(arch)
@@ -664,170 +671,283 @@ def train_member(
             progress.log("complete with the same configuration; reused")
             return infer.load_member(member_dir, device=device)
         with _run_environment(deterministic=config.deterministic, num_threads=config.num_threads, device=device):
-            return _fit(member_dir, record=record, arch=arch, config=config, teacher=teacher,
-                        train_patients=[p for p, v in zip(train_patients, val_mask) if not v],
+            return _fit(_RunFolder(member_dir, record=record, progress=progress), arch=arch, config=config,
+                        teacher=teacher, train_patients=[p for p, v in zip(train_patients, val_mask) if not v],
                         val_patients=[p for p, v in zip(train_patients, val_mask) if v],
-                        test_patients=test_patients, volumetric=volumetric, drop_rate=drop_rate,
-                        drop_path_rate=drop_path_rate, pretrained=pretrained, init_weights=init_weights,
-                        progress=progress, device=device, stop_after_epoch=stop_after_epoch, force=force)
+                        test_patients=test_patients, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
+                        pretrained=pretrained, init_weights=init_weights, device=device,
+                        stop_after_epoch=stop_after_epoch, force=force)
 
 
-def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_patients, val_patients,
-         test_patients, volumetric, drop_rate, drop_path_rate, pretrained, init_weights, progress, device,
-         stop_after_epoch, force):
-    key = record["member"]
+class EmptyEpoch(ValueError):
+    """An epoch drew no batch (too few slices for one batch)."""
+
+
+class EpochData:
+    """What one epoch of Algorithm 1 iterates over: a fresh draw of the training slices.
+
+    2D members draw up to ``per_patient`` slices of every patient (all of
+    them when None); the 3D member sees each patient's volume once. The draw
+    and the batch order depend only on the epoch's seed
+    (:meth:`loader`), so a resumed run continues as if never interrupted.
+    """
+
+    def __init__(self, dataset, lengths: Sequence[int], *, per_patient: int | None, batch_size: int,
+                 num_workers: int = 0, pin_memory: bool = False):
+        self.dataset, self.lengths, self.per_patient = dataset, list(lengths), per_patient
+        self.batch_size, self.num_workers, self.pin_memory = int(batch_size), int(num_workers), bool(pin_memory)
+        samples = sum(self.lengths) if per_patient is None else sum(min(n, per_patient) for n in self.lengths)
+        self.drop_last = samples > self.batch_size  # a batch of one breaks BatchNorm
+        self.steps_per_epoch = samples // self.batch_size if self.drop_last else 1
+
+    def loader(self, epoch_seed: int) -> torch.utils.data.DataLoader:
+        """The epoch's batches: slices drawn and shuffled from ``epoch_seed``."""
+        indices = epoch_sample(self.lengths, per_patient=self.per_patient, rng=np.random.default_rng(epoch_seed))
+        return torch.utils.data.DataLoader(
+            torch.utils.data.Subset(self.dataset, indices.tolist()), batch_size=self.batch_size, shuffle=True,
+            drop_last=self.drop_last, num_workers=self.num_workers, worker_init_fn=_seed_worker,
+            generator=torch.Generator().manual_seed(epoch_seed), pin_memory=self.pin_memory,
+        )
+
+
+def train_epoch(step: distill.TrainStep, optimizer: torch.optim.Optimizer, batches, *, first_step: int,
+                lr_schedule, device: torch.device, amp: bool = False, channels_last: bool = False) -> dict:
+    """One epoch of Algorithm 1 (lines 3-11 for the teacher, 14-25 for a student).
+
+    For every batch: set the learning rate of equation 2 for the global step
+    (``lr_schedule(step)``, :func:`lr_at`), compute the losses of the
+    member's :class:`pdlib.distill.TrainStep` (equation 1 for a student),
+    back-propagate and update (:func:`train_batch`).
+
+    Returns
+    -------
+    dict
+        Sample-weighted means of ``loss``, ``task_loss``, ``kd_loss``, the
+        slice-level ``train_accuracy`` (augmented, train mode), the last
+        ``lr`` and ``n_samples``.
+    """
+    step.train()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, task, kd, correct
+    seen, lr = 0, lr_schedule(first_step)
+    for i, (x, y, _) in enumerate(batches):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        lr = lr_schedule(first_step + i)
+        out = train_batch(step, optimizer, x, y, lr=lr, amp=amp)  # autocast on the forward pass only
+        n = y.shape[0]
+        with torch.no_grad():
+            sums += torch.stack([out["loss"].detach().double() * n, out["task_loss"].detach().double() * n,
+                                 out["kd_loss"].detach().double() * n, (out["output"].argmax(-1) == y).sum().double()])
+        seen += n
+    if seen == 0:
+        raise EmptyEpoch("no training batch in the epoch")
+    totals = (sums / seen).tolist()
+    return {"loss": totals[0], "task_loss": totals[1], "kd_loss": totals[2], "lr": lr,
+            "train_accuracy": totals[3], "n_samples": seen}
+
+
+class _RunFolder:
+    """A member folder's bookkeeping: resume, checkpoints, metrics, results, log.
+
+    Everything the training loop does not need to know: where files go, how
+    a killed run resumes (:meth:`resume`), what a checkpoint holds
+    (:meth:`save_epoch`) and how a run is marked complete (:meth:`finish`).
+    Every file is written atomically.
+    """
+
+    def __init__(self, member_dir: Path, *, record: dict, progress: _Progress):
+        self.dir, self.record, self.progress = member_dir, record, progress
+        self.checkpoint = member_dir / "checkpoint.pt"
+
+    def resume(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, epochs: int,
+               force: bool) -> tuple[int, list[dict]]:
+        """Load the last checkpoint of this configuration; ``(epochs done, history)``, or ``(0, [])``.
+
+        A checkpoint that cannot be read or does not fit is set aside
+        (``checkpoint.pt.corrupt``) with a warning naming it, and the run
+        starts from scratch. Starting afresh removes the folder's earlier
+        results, then ``config.json`` is written.
+        """
+        start_epoch, history = 0, []
+        atomic.remove_stale_temporaries(self.dir)  # of writes killed mid-way
+        if self.checkpoint.is_file() and not force:
+            start_epoch, history = self._load(model, optimizer, epochs=epochs)
+        if start_epoch == 0:
+            for name in RUN_FILES:
+                (self.dir / name).unlink(missing_ok=True)
+            (self.dir / "oof_predictions.csv").unlink(missing_ok=True)
+        infer.write_json(self.dir / "config.json", {**self.record, "provenance": _provenance()})
+        (self.dir / "summary.json").unlink(missing_ok=True)
+        return start_epoch, history
+
+    def _load(self, model, optimizer, *, epochs: int) -> tuple[int, list[dict]]:
+        progress = self.progress
+        try:
+            checkpoint = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated or corrupt files raise many types
+            _set_aside(self.checkpoint, f"{type(err).__name__}: {err}", progress=progress)
+            return 0, []
+        if not (isinstance(checkpoint, dict) and checkpoint.get("format") == CHECKPOINT_FORMAT
+                and checkpoint.get("record") == json.loads(json.dumps(self.record))):
+            progress.log("checkpoint belongs to another configuration; training afresh")
+            return 0, []
+        problem = _checkpoint_problem(checkpoint, model, epochs=epochs)
+        if problem is not None:
+            _set_aside(self.checkpoint, problem, progress=progress)
+            return 0, []
+        initial = ({k: v.detach().clone() for k, v in model.state_dict().items()},
+                   optimizer.state_dict(), torch.get_rng_state())
+        try:
+            model.load_state_dict(checkpoint["state_dict"])
+            if checkpoint.get("optimizer") is not None:
+                optimizer.load_state_dict(checkpoint["optimizer"])
+            torch.set_rng_state(checkpoint["rng"]["torch"])
+        except Exception as err:  # parts that pass the checks above but still do not load
+            model.load_state_dict(initial[0])
+            optimizer.load_state_dict(initial[1])
+            torch.set_rng_state(initial[2])
+            _set_aside(self.checkpoint, f"{type(err).__name__}: {err}", progress=progress)
+            return 0, []
+        progress.log(f"resuming after epoch {int(checkpoint['epoch'])}")
+        return int(checkpoint["epoch"]), list(checkpoint["history"])
+
+    def save_epoch(self, *, epoch: int, epochs: int, step: distill.TrainStep, optimizer, epoch_seed: int,
+                   history: list[dict], model_args: dict) -> None:
+        """The checkpoint after ``epoch`` of ``epochs`` and ``metrics.csv``.
+
+        A finished run needs no optimiser state: it is dropped to save space.
+        """
+        infer.torch_save_atomic(self.checkpoint, {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "state_dict": step.checkpoint_state(),
+            "optimizer": None if epoch == epochs else optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "epoch_seed": epoch_seed},
+            "history": history,
+            "record": self.record,
+            "model_args": model_args,
+        })
+        _write_metrics(self.dir / "metrics.csv", history)
+        row = history[-1]
+        self.progress.log(f"epoch {epoch}/{epochs} loss {row['loss']:.4f} task {row['task_loss']:.4f} "
+                          f"kd {row['kd_loss']:.4f} acc {row['train_accuracy']:.3f} lr {row['lr']:.2e} "
+                          f"({row['seconds']:.1f}s)")
+
+    def finish(self, slice_table, patient_table, summary: dict) -> None:
+        """Predictions, then ``summary.json`` (written last: ``status: complete``)."""
+        infer.write_csv(self.dir / "slice_predictions.csv", slice_table)
+        infer.write_csv(self.dir / "patient_predictions.csv", patient_table)
+        infer.write_json(self.dir / "summary.json", {"status": "complete", **summary})
+        self.progress.log(f"done in {summary['seconds']:.1f}s")
+
+
+def _fit(run: _RunFolder, *, arch: str, config: TrainConfig, teacher, train_patients, val_patients, test_patients,
+         drop_rate: float, drop_path_rate: float, pretrained: bool, init_weights, device: torch.device,
+         stop_after_epoch: int | None, force: bool):
+    """Unpack the run's settings (the last place :class:`TrainConfig` is read) and train (:func:`_train`)."""
+    volumetric = models.is_volumetric(arch)
+    data_quality = _data_quality(list(train_patients) + list(val_patients) + list(test_patients),
+                                 top_k=config.top_k, volumetric=volumetric, progress=run.progress)
+    if volumetric:
+        data = EpochData(VolumeDataset(train_patients, depth=config.volume_depth, crop=config.crop, train=True),
+                         [1] * len(train_patients), per_patient=None, batch_size=config.volume_batch_size,
+                         num_workers=config.num_workers, pin_memory=device.type == "cuda")
+    else:
+        from pdlib.slices import Augment, SliceDataset
+
+        data = EpochData(SliceDataset(train_patients, crop=config.crop, train=True,
+                                      augment=Augment() if config.augment else Augment.none()),
+                         [len(p.slices) for p in train_patients], per_patient=config.slices_per_patient,
+                         batch_size=config.batch_size, num_workers=config.num_workers,
+                         pin_memory=device.type == "cuda")
+    scoring = dict(crop=config.crop, top_k=config.top_k, volume_depth=config.volume_depth,
+                   batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size)
+    return _train(
+        run, arch=arch, teacher=teacher, data=data, val_patients=val_patients,
+        scored=list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients),
+        seed=config.seed, epochs=config.epochs, init=dict(pretrained=pretrained, weights_path=init_weights,
+                                                          drop_rate=drop_rate, drop_path_rate=drop_path_rate,
+                                                          **({"img_size": config.crop} if models.split_arch(arch)[0].startswith("hybrid") else {})),
+        losses=dict(beta=config.label_smoothing_beta, kd_weight=config.kd_weight, temperature=config.temperature),
+        optimiser=dict(name=config.optimizer, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum),
+        warmup_epochs=config.warmup_epochs, scoring=scoring, device=device,
+        amp=config.amp and device.type == "cuda",
+        channels_last=config.channels_last and device.type == "cuda" and not volumetric,
+        stop_after_epoch=stop_after_epoch, force=force, data_quality=data_quality,
+    )
+
+
+def _train(run: _RunFolder, *, arch: str, teacher, data: EpochData, val_patients, scored, seed: int, epochs: int,
+           init: dict, losses: dict, optimiser: dict, warmup_epochs: float, scoring: dict, device: torch.device,
+           amp: bool, channels_last: bool, stop_after_epoch: int | None, force: bool, data_quality: list[str]):
+    """Algorithm 1 for one member, top to bottom; the run folder keeps the books.
+
+    1. Build the model (seeded from the member's name) and wrap it with its
+       frozen teacher in a :class:`pdlib.distill.TrainStep` (line 1 / 12-13).
+    2. Resume from the last checkpoint of this configuration, if any.
+    3. For every remaining epoch: reseed from (seed, member, epoch), draw the
+       epoch's slices and train on them (:func:`train_epoch`); checkpoint.
+    4. Score every patient (mean of the ``top_k`` highest slice probabilities)
+       and mark the run complete.
+    """
+    key = run.record["member"]
     started = time.perf_counter()
-    # -- model, teacher, optimiser (Algorithm 1, line 1)
-    torch.manual_seed(derive_seed(config.seed, key, "init"))
-    model_kwargs = {"img_size": config.crop} if models.split_arch(arch)[0].startswith("hybrid") else {}
-    model = models.create_model(arch, pretrained=pretrained, weights_path=init_weights, drop_rate=drop_rate,
-                                drop_path_rate=drop_path_rate, **model_kwargs)
+    # 1. model, teacher, optimiser (Algorithm 1, line 1)
+    torch.manual_seed(derive_seed(seed, key, "init"))
+    model = models.create_model(arch, **init)
     model.to(device)
-    channels_last = config.channels_last and device.type == "cuda" and not volumetric
     if channels_last:
         model.to(memory_format=torch.channels_last)
     if teacher is not None:
         teacher.to(device)
         if channels_last:
             teacher.to(memory_format=torch.channels_last)
-    step = distill.TrainStep(model, teacher, beta=config.label_smoothing_beta, kd_weight=config.kd_weight,
-                             temperature=config.temperature)
-    optimizer = make_optimizer(model, name=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
-                               momentum=config.momentum)
+    step = distill.TrainStep(model, teacher, **losses)
+    optimizer = make_optimizer(model, **optimiser)
+    total_steps = data.steps_per_epoch * epochs
+    warmup_steps = min(int(round(warmup_epochs * data.steps_per_epoch)), total_steps - 1)
+    schedule = functools.partial(lr_at, base_lr=optimiser["lr"], total_steps=total_steps, warmup_steps=warmup_steps)
 
-    # -- data
-    from pdlib.slices import Augment, SliceDataset
+    # 2. resume or start
+    start_epoch, history = run.resume(model, optimizer, epochs=epochs, force=force)
 
-    if volumetric:
-        dataset = VolumeDataset(train_patients, depth=config.volume_depth, crop=config.crop, train=True)
-        lengths, per_patient, batch_size = [1] * len(train_patients), None, config.volume_batch_size
-    else:
-        dataset = SliceDataset(train_patients, crop=config.crop, train=True,
-                               augment=Augment() if config.augment else Augment.none())
-        lengths, per_patient, batch_size = [len(p.slices) for p in train_patients], config.slices_per_patient, config.batch_size
-    samples_per_epoch = sum(lengths) if per_patient is None else sum(min(n, per_patient) for n in lengths)
-    drop_last = samples_per_epoch > batch_size  # a batch of one breaks BatchNorm
-    steps_per_epoch = samples_per_epoch // batch_size if drop_last else 1
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = min(int(round(config.warmup_epochs * steps_per_epoch)), total_steps - 1)
-
-    # -- resume or start
-    checkpoint_path = member_dir / "checkpoint.pt"
-    start_epoch, history = 0, []
-    atomic.remove_stale_temporaries(member_dir)  # of writes killed mid-way
-    data_quality = _data_quality(list(train_patients) + list(val_patients) + list(test_patients),
-                                 top_k=config.top_k, volumetric=volumetric, progress=progress)
-    if checkpoint_path.is_file() and not force:
-        try:
-            checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        except Exception as err:  # truncated or corrupt files raise many types
-            checkpoint = None
-            _set_aside(checkpoint_path, f"{type(err).__name__}: {err}", progress=progress)
-        if checkpoint is None:
-            pass
-        elif not (isinstance(checkpoint, dict) and checkpoint.get("format") == CHECKPOINT_FORMAT
-                  and checkpoint.get("record") == json.loads(json.dumps(record))):
-            progress.log("checkpoint belongs to another configuration; training afresh")
-        elif (problem := _checkpoint_problem(checkpoint, model, epochs=config.epochs)) is not None:
-            _set_aside(checkpoint_path, problem, progress=progress)
-        else:
-            initial = ({k: v.detach().clone() for k, v in model.state_dict().items()},
-                       optimizer.state_dict(), torch.get_rng_state())
-            try:
-                model.load_state_dict(checkpoint["state_dict"])
-                if checkpoint.get("optimizer") is not None:
-                    optimizer.load_state_dict(checkpoint["optimizer"])
-                torch.set_rng_state(checkpoint["rng"]["torch"])
-                start_epoch, history = int(checkpoint["epoch"]), list(checkpoint["history"])
-                progress.log(f"resuming after epoch {start_epoch}")
-            except Exception as err:  # parts that pass the checks above but still do not load
-                model.load_state_dict(initial[0])
-                optimizer.load_state_dict(initial[1])
-                torch.set_rng_state(initial[2])
-                _set_aside(checkpoint_path, f"{type(err).__name__}: {err}", progress=progress)
-    if start_epoch == 0:
-        for name in RUN_FILES:
-            (member_dir / name).unlink(missing_ok=True)
-        (member_dir / "oof_predictions.csv").unlink(missing_ok=True)
-    infer.write_json(member_dir / "config.json", {**record, "provenance": _provenance()})
-    (member_dir / "summary.json").unlink(missing_ok=True)
-
-    # -- epochs (Algorithm 1, lines 3-11 and 14-25)
-    amp = config.amp and device.type == "cuda"
-    for epoch in range(start_epoch, config.epochs):
+    # 3. epochs (Algorithm 1, lines 3-11 and 14-25)
+    for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
-        epoch_seed = derive_seed(config.seed, key, "epoch", epoch)
+        epoch_seed = derive_seed(seed, key, "epoch", epoch)
         torch.manual_seed(epoch_seed)
-        indices = epoch_sample(lengths, per_patient=per_patient, rng=np.random.default_rng(epoch_seed))
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=True,
-            drop_last=drop_last, num_workers=config.num_workers, worker_init_fn=_seed_worker,
-            generator=torch.Generator().manual_seed(epoch_seed), pin_memory=device.type == "cuda",
-        )
-        step.train()
-        sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, task, kd, correct
-        seen, lr = 0, config.lr
-        for i, (x, y, _) in enumerate(progress.batches(loader, epoch=epoch + 1, epochs=config.epochs,
-                                                       total=steps_per_epoch)):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            lr = lr_at(epoch * steps_per_epoch + i, base_lr=config.lr, total_steps=total_steps,
-                       warmup_steps=warmup_steps)
-            out = train_batch(step, optimizer, x, y, lr=lr, amp=amp)  # autocast on the forward pass only
-            n = y.shape[0]
-            with torch.no_grad():
-                sums += torch.stack([out["loss"].detach().double() * n, out["task_loss"].detach().double() * n,
-                                     out["kd_loss"].detach().double() * n,
-                                     (out["output"].argmax(-1) == y).sum().double()])
-            seen += n
-        if seen == 0:
-            raise ValueError(f"member {key}: no training batch in epoch {epoch + 1}")
-        totals = (sums / seen).tolist()
-        row = {"epoch": epoch + 1, "loss": totals[0], "task_loss": totals[1], "kd_loss": totals[2], "lr": lr,
-               "train_accuracy": totals[3], "n_samples": seen}
+        batches = run.progress.batches(data.loader(epoch_seed), epoch=epoch + 1, epochs=epochs,
+                                       total=data.steps_per_epoch)
+        try:
+            row = {"epoch": epoch + 1, **train_epoch(step, optimizer, batches, first_step=epoch * data.steps_per_epoch,
+                                                     lr_schedule=schedule, device=device, amp=amp,
+                                                     channels_last=channels_last)}
+        except EmptyEpoch:
+            raise ValueError(f"member {key}: no training batch in epoch {epoch + 1}") from None
         if val_patients:
-            row.update(_validation_metrics(model, val_patients, arch=arch, config=config, device=device))
+            row.update(_validation_metrics(model, val_patients, arch=arch, device=device, **scoring))
         row["seconds"] = time.perf_counter() - epoch_started
         history.append(row)
-        final = epoch + 1 == config.epochs
-        infer.torch_save_atomic(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT,
-            "epoch": epoch + 1,
-            "state_dict": step.checkpoint_state(),
-            # a finished run needs no optimiser state: it is dropped to save space
-            "optimizer": None if final else optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "epoch_seed": epoch_seed},
-            "history": history,
-            "record": record,
-            "model_args": model.pdlib_args,
-        })
-        _write_metrics(member_dir / "metrics.csv", history)
-        progress.log(f"epoch {epoch + 1}/{config.epochs} loss {row['loss']:.4f} task {row['task_loss']:.4f} "
-                     f"kd {row['kd_loss']:.4f} acc {row['train_accuracy']:.3f} lr {lr:.2e} ({row['seconds']:.1f}s)")
+        final = epoch + 1 == epochs
+        run.save_epoch(epoch=epoch + 1, epochs=epochs, step=step, optimizer=optimizer, epoch_seed=epoch_seed,
+                       history=history, model_args=model.pdlib_args)
         if stop_after_epoch is not None and epoch + 1 == stop_after_epoch and not final:
-            progress.log(f"stopped after epoch {epoch + 1} (stop_after_epoch)")
+            run.progress.log(f"stopped after epoch {epoch + 1} (stop_after_epoch)")
             return None
-    if start_epoch == config.epochs:
-        _write_metrics(member_dir / "metrics.csv", history)
+    if start_epoch == epochs:
+        _write_metrics(run.dir / "metrics.csv", history)
 
-    # -- patient scores (Han et al. 2025, "Model testing")
+    # 4. patient scores (Han et al. 2025, "Model testing"), in fp32: bfloat16 logits tie patients
     model.eval()
-    everyone = list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients)
-    slice_table, patient_table = infer.predict_patients(
-        model, everyone, arch=arch, crop=config.crop, top_k=config.top_k, volume_depth=config.volume_depth,
-        batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size, device=device,
-        channels_last=channels_last,  # scored in fp32: bfloat16 logits tie patients
-    )
-    infer.write_csv(member_dir / "slice_predictions.csv", slice_table)
-    infer.write_csv(member_dir / "patient_predictions.csv", patient_table)
-    infer.write_json(member_dir / "summary.json", {
-        "status": "complete",
+    slice_table, patient_table = infer.predict_patients(model, scored, arch=arch, device=device,
+                                                        channels_last=channels_last, **scoring)
+    run.finish(slice_table, patient_table, {
         "member": key,
         "arch": arch,
-        "teacher": record["teacher"],
+        "teacher": run.record["teacher"],
         "n_parameters": models.count_parameters(model),
-        "epochs": config.epochs,
+        "epochs": epochs,
         "steps": total_steps,
         "final_epoch": history[-1] if history else None,
         "seconds": time.perf_counter() - started,
@@ -835,7 +955,6 @@ def _fit(member_dir: Path, *, record, arch, config: TrainConfig, teacher, train_
         "device": str(device),
         "data_quality": data_quality,
     })
-    progress.log(f"done in {time.perf_counter() - started:.1f}s")
     return model
 
 
@@ -845,11 +964,9 @@ def _write_metrics(path: Path, history: list[dict]) -> None:
     infer.write_csv(path, pd.DataFrame(history))
 
 
-def _validation_metrics(model, patients, *, arch, config, device) -> dict:
+def _validation_metrics(model, patients, *, arch, device, **scoring) -> dict:
     """Slice-level loss and accuracy on the validation patients (monitoring only)."""
-    _, table = infer.predict_patients(model, patients, arch=arch, crop=config.crop, top_k=config.top_k,
-                                      volume_depth=config.volume_depth, batch_size=config.eval_batch_size,
-                                      volume_batch_size=config.volume_batch_size, device=device)
+    _, table = infer.predict_patients(model, patients, arch=arch, device=device, **scoring)
     model.train()
     labels, scores = table["label"].to_numpy(), np.clip(table["score"].to_numpy(), 1e-7, 1 - 1e-7)
     loss = -np.mean(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
