@@ -632,14 +632,6 @@ def committed_run_staleness(study: Study, *, package_dir: str | os.PathLike | No
     return out
 
 
-# --------------------------------------------------------------------------- atomic writes
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it."""
-    return atomic.write_text(path, text)
-
-
 # --------------------------------------------------------------------------- running targets
 
 

@@ -58,6 +58,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
 
+from pdlib.vocab import RECIST_CATEGORIES, SPLITS
+
 __all__ = [
     "DegenerateInputWarning",
     "AUCResult",
@@ -87,15 +89,6 @@ __all__ = [
     "recist_confusion",
     "aggregate_over_seeds",
 ]
-
-#: RECIST 1.1 response categories in the order of Han et al. 2025, Fig. 4A
-#: (complete response, partial response, stable disease, progressive disease;
-#: Eisenhauer et al. 2009). CR and PR form the good-response (GR) group,
-#: SD and PD the poor-response (PR) group.
-RECIST_CATEGORIES = ("CR", "PR", "SD", "PD")
-
-#: Response group of each RECIST category (Han et al. 2025, Methods).
-RESPONSE_OF_RECIST = {"CR": "GR", "PR": "GR", "SD": "PR", "PD": "PR"}
 
 #: Default two-sided level of every confidence interval (95%).
 DEFAULT_ALPHA = 0.05
@@ -758,7 +751,7 @@ def _check_predictions(predictions: pd.DataFrame, *, oof_column: str | None = No
         raise ValueError(f"patient {dup.iloc[0]!r} appears more than once in the patient predictions")
     for _, row in table.iterrows():
         pid = row["patient_id"]
-        if row["split"] not in ("train", "test"):
+        if row["split"] not in SPLITS:
             raise ValueError(f"patient {pid!r}: split must be 'train' or 'test', got {row['split']!r}")
         if row["label"] not in (0, 1):
             raise ValueError(f"patient {pid!r}: label must be 0 or 1, got {row['label']!r}")

@@ -58,7 +58,6 @@ import os
 import shutil
 import time
 import uuid
-import warnings
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -72,9 +71,9 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr, write_data_element, write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
 from scipy.special import ndtr
-from scipy.stats import rankdata
 
-from pdlib import atomic, paths, phantom, provenance
+from pdlib import atomic, paths, phantom, provenance, stats
+from pdlib.vocab import RESPONSE_GROUPS, SPLITS, recist_of_group
 
 # --------------------------------------------------------------------------
 # paper numbers and defaults
@@ -107,10 +106,11 @@ READER_COUNTS: dict = _TABLE1_FILE["readers"]
 RECIST_SHARES: dict = _TABLE1_FILE["recist_shares"]
 
 #: Cells of Table 1 in a fixed order.
-CELLS = ("train/GR", "train/PR", "test/GR", "test/PR")
+CELLS = tuple(f"{split}/{group}" for split in SPLITS for group in RESPONSE_GROUPS)
 
 #: Covariates of Table 1; in each tuple the categories are ordered along the
-#: latent variable that draws them (see :func:`make_cohort_table`).
+#: latent variable that draws them (see :func:`make_cohort_table`): the
+#: values of :data:`pdlib.vocab.COVARIATE_CATEGORIES`, in another order.
 CATEGORY_ORDER = {
     "sex": ("M", "F"),
     "lauren": ("intestinal", "undifferentiated", "diffuse_mixed"),
@@ -284,7 +284,7 @@ def _clinical_table(n_patients: int, seed: int) -> pd.DataFrame:
                 if cnt[k] == 0:
                     other = max(cats, key=lambda c: cnt[c])
                     cnt[k], cnt[other] = 1, cnt[other] - 1
-        order = ("CR", "PR") if response == "GR" else ("SD", "PD")
+        order = recist_of_group(response)
         recist[members] = _assign_by_rank(noise[members] + 0.7 * rng.standard_normal(members.size), cnt, order)
     table.insert(3, "recist", recist)
     return table
@@ -482,9 +482,9 @@ def _check_cohort(cohort: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in needed if c not in cohort.columns]
     if missing:
         raise ValueError(f"cohort lacks column(s) {missing}; make it with make_cohort_table")
-    bad = cohort.loc[~cohort["response"].isin(["GR", "PR"]), "patient_id"].tolist()
+    bad = cohort.loc[~cohort["response"].isin(RESPONSE_GROUPS), "patient_id"].tolist()
     if bad:
-        raise ValueError(f"patient(s) {bad[:5]}: response must be GR or PR")
+        raise ValueError(f"patient(s) {bad[:5]}: response must be one of {RESPONSE_GROUPS}")
     return cohort.sort_values("patient_id", kind="stable").reset_index(drop=True)
 
 
@@ -591,30 +591,6 @@ def make_reader_calls(cohort: pd.DataFrame, *, seed: int = DEFAULT_SEED) -> pd.D
     return pd.DataFrame(rows, columns=list(READER_COLUMNS))
 
 
-def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve (Mann-Whitney U / (n1 n0), ties counted half).
-
-    Parameters
-    ----------
-    scores : array-like of shape (n,)
-    labels : array-like of shape (n,)
-        1 for the positive class, 0 otherwise.
-
-    Returns
-    -------
-    auc : float
-        ``nan`` with a warning if only one class is present.
-    """
-    scores = np.asarray(scores, dtype=float)
-    labels = np.asarray(labels).astype(bool)
-    n1, n0 = int(labels.sum()), int((~labels).sum())
-    if n1 == 0 or n0 == 0:
-        warnings.warn("roc_auc: only one class present; AUC is undefined", RuntimeWarning, stacklevel=2)
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def oracle_auc(truth: pd.DataFrame) -> dict:
     """AUC of the latent score (the best score from the generating variables).
 
@@ -627,10 +603,10 @@ def oracle_auc(truth: pd.DataFrame) -> dict:
     auc : dict
         ``{"all": ..., "train": ..., "test": ...}`` (positive class PR).
     """
-    out = {"all": roc_auc(truth["latent_score"], truth["label"])}
-    for split in ("train", "test"):
+    out = {"all": stats.roc_auc(truth["label"], truth["latent_score"])}
+    for split in SPLITS:
         part = truth[truth["split"] == split]
-        out[split] = roc_auc(part["latent_score"], part["label"]) if len(part) else float("nan")
+        out[split] = stats.roc_auc(part["label"], part["latent_score"]) if len(part) else float("nan")
     return out
 
 
@@ -896,10 +872,6 @@ def _render(truth_row: dict, *, matrix: int, n_slices: int, seed: int, index: in
     return volumes, mask, (x[0], y[0], spacing), inside_circle
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic.write_bytes(path, data)
-
-
 def _save_npz(path: Path, arrays: dict) -> None:
     """``np.savez_compressed`` with fixed zip timestamps (byte-reproducible), atomically."""
     buffer = io.BytesIO()
@@ -909,7 +881,7 @@ def _save_npz(path: Path, arrays: dict) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             with zf.open(info, "w") as f:
                 np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def _write_patient(job: dict) -> dict:
@@ -964,7 +936,7 @@ def _write_patient(job: dict) -> dict:
             name = _file_name(vendor["files"], sop_uid=sop_uid, number=int(file_numbers[k]) + 1, series=number)
             data = writer.encode(sop_uid=sop_uid, instance=int(instance[k]), position=(x0, y0, z[k]),
                                  pixels=stored[k])
-            _atomic_write_bytes(folder / name, data)
+            atomic.write_bytes(folder / name, data)
             n_files += 1
             n_bytes += len(data)
         series_info[phase] = series_uid
@@ -1172,9 +1144,9 @@ def write_manifest(manifest_dir, *, patients: pd.DataFrame, readers: pd.DataFram
     """
     manifest_dir = Path(manifest_dir)
     manifest_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(manifest_dir / "manifest.yaml", manifest_yaml(name=name, data_root=data_root).encode())
-    _atomic_write_bytes(manifest_dir / "patients.csv", _csv_text(patients[list(PATIENT_COLUMNS)]).encode())
-    _atomic_write_bytes(manifest_dir / "readers.csv", _csv_text(readers[list(READER_COLUMNS)]).encode())
+    atomic.write_bytes(manifest_dir / "manifest.yaml", manifest_yaml(name=name, data_root=data_root).encode())
+    atomic.write_bytes(manifest_dir / "patients.csv", _csv_text(patients[list(PATIENT_COLUMNS)]).encode())
+    atomic.write_bytes(manifest_dir / "readers.csv", _csv_text(readers[list(READER_COLUMNS)]).encode())
 
 
 def make_manifest_tables(*, n_patients: int = DEFAULT_N_PATIENTS, n_slices: int = DEFAULT_N_SLICES,
@@ -1317,10 +1289,10 @@ def generate_twin(out_dir, *, n_patients: int = DEFAULT_N_PATIENTS, matrix: int 
                                 on="patient_id", how="left")
         write_manifest(work / "manifest", patients=patients, readers=readers,
                        name=twin_name(seed=seed, signal_strength=signal_strength), data_root="../dicom")
-        _atomic_write_bytes(work / "truth.csv", _csv_text(truth_out).encode())
+        atomic.write_bytes(work / "truth.csv", _csv_text(truth_out).encode())
         id_long = identifiers.melt(id_vars="patient_id", var_name="keyword", value_name="value")
         id_long = id_long.sort_values(["patient_id", "keyword"], kind="stable")
-        _atomic_write_bytes(work / "identifiers.csv", _csv_text(id_long).encode("utf-8"))
+        atomic.write_bytes(work / "identifiers.csv", _csv_text(id_long).encode("utf-8"))
         counts = patients.groupby(["split", "response"]).size()
         summary = {
             "generator": _GENERATOR,
@@ -1336,7 +1308,7 @@ def generate_twin(out_dir, *, n_patients: int = DEFAULT_N_PATIENTS, matrix: int 
             "bytes": int(rendered["bytes"].sum()),
             "table1_corrections": len(TABLE1_CORRECTIONS),
         }
-        _atomic_write_bytes(work / "twin.json", (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+        atomic.write_bytes(work / "twin.json", (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
         # swap into place
         old = None
         if out_dir.exists():

@@ -17,6 +17,7 @@ import pydicom
 import pytest
 
 from pdlib import twin
+from pdlib.stats import roc_auc
 
 # Han et al. 2025, Table 1 (test-set male counts 11 and 13: see TABLE1_CORRECTIONS)
 PAPER_TABLE1 = {
@@ -232,13 +233,21 @@ def _naive_auc(scores, labels):
     return wins / (len(pos) * len(neg))
 
 
-def test_roc_auc_matches_naive_pair_count_and_warns_on_one_class():
-    rng = np.random.default_rng(0)
-    scores = np.round(rng.normal(size=60), 1)  # with ties
-    labels = rng.integers(0, 2, size=60)
-    assert twin.roc_auc(scores, labels) == pytest.approx(_naive_auc(scores, labels))
-    with pytest.warns(RuntimeWarning, match="one class"):
-        assert np.isnan(twin.roc_auc([0.1, 0.2], [1, 1]))
+def test_oracle_auc_is_the_pair_count_of_the_latent_score_per_split(cohort):
+    truth = twin.make_truth_table(cohort, signal_strength=1.8)
+    auc = twin.oracle_auc(truth)
+    assert auc["all"] == pytest.approx(_naive_auc(truth["latent_score"], truth["label"]))
+    for split in ("train", "test"):
+        part = truth[truth["split"] == split]
+        assert auc[split] == pytest.approx(_naive_auc(part["latent_score"], part["label"]))
+
+
+def test_twin_categories_are_the_vocabulary():
+    from pdlib import vocab
+
+    assert {k: set(v) for k, v in twin.CATEGORY_ORDER.items()} == {
+        k: set(v) for k, v in vocab.COVARIATE_CATEGORIES.items()}
+    assert twin.CELLS == ("train/GR", "train/PR", "test/GR", "test/PR")
 
 
 def test_oracle_auc_grows_with_signal_and_is_chance_at_zero(cohort):
@@ -261,10 +270,10 @@ def test_truth_appearance_depends_on_response_nuisance_does_not(cohort):
     null = twin.make_truth_table(cohort, signal_strength=0.0)
     for column in ("half_width_mm", "contrast_timing", "noise_hu", "liver_top", "fov_mm"):
         pd.testing.assert_series_equal(truth[column], null[column])  # the signal moves nothing else
-        assert abs(twin.roc_auc(truth[column], truth["label"]) - 0.5) < 0.15, column
+        assert abs(roc_auc(truth["label"], truth[column]) - 0.5) < 0.15, column
     # without signal, neither the tumour's size nor its look tells the groups apart
     for column in ("tumour_thickness_mm", "necrotic_fraction", "enhancement_hu"):
-        assert abs(twin.roc_auc(null[column], null["label"]) - 0.5) < 0.15, column
+        assert abs(roc_auc(null["label"], null[column]) - 0.5) < 0.15, column
 
 
 def test_tumour_bulk_scales_the_drawn_geometry():
@@ -415,7 +424,7 @@ def test_truth_table_has_generating_variables_and_no_identifiers(small_twin):
     assert (truth["tumour_voxels"] > 0).all()
     assert not ({"PatientName", "PatientID", "PatientBirthDate", "AccessionNumber"} & set(truth.columns))
     stored = json.loads((out / "twin.json").read_text())
-    assert stored["oracle_auc"]["all"] == pytest.approx(twin.roc_auc(truth["latent_score"], truth["label"]))
+    assert stored["oracle_auc"]["all"] == pytest.approx(roc_auc(truth["label"], truth["latent_score"]))
     assert set(identifiers["keyword"]) >= {"PatientName", "PatientID"}
 
 
