@@ -150,13 +150,139 @@ def test_equations_carry_the_paper_numbers(book_html):
 
 
 def test_tables_are_numbered_and_referenced(book_html):
-    captions = {}
-    for page in PROSE_PAGES:
-        for number in re.findall(r'<span class="caption-number">Table (\d+)', page_text(book_html, page)):
-            captions[int(number)] = page
+    captions = []
+    for path in sorted(book_html.rglob("*.html")):
+        captions += [int(n) for n in re.findall(r'<span class="caption-number">Table (\d+)', path.read_text())]
+    # Numbers run through the whole book, once each.
     assert sorted(captions) == list(range(1, len(captions) + 1)) and len(captions) >= 2
+    prose = [n for page in PROSE_PAGES
+             for n in re.findall(r'<span class="caption-number">Table (\d+)', page_text(book_html, page))]
+    assert len(prose) >= 2
     limitations = page_text(book_html, "limitations")
     assert re.search(r'href="#tab-test-uncertainty"><span class="std std-numref">Table \d+</span>', limitations)
+
+
+# --------------------------------------------------------------------------
+# numbered chapters and cross-references
+
+
+def _chapter_number(book_html: Path, page: str) -> str | None:
+    """The number in a page's title ("4.2"), or None when it has none."""
+    found = re.search(r'<h1><span class="section-number">([\d.]+?)\.? </span>', page_text(book_html, page))
+    return found.group(1) if found else None
+
+
+def _toc_chapters() -> list[tuple[str, bool, list[str]]]:
+    """(page, numbered, section pages) in reading order; globs expanded as Sphinx sorts them."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    chapters = []
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            sections = []
+            for section in chapter.get("sections", []):
+                if "glob" in section:
+                    sections += sorted(p.relative_to(BOOK).with_suffix("").as_posix()
+                                       for p in BOOK.glob(section["glob"] + ".*") if p.suffix in (".md", ".ipynb"))
+                else:
+                    sections.append(section["file"])
+            chapters.append((chapter["file"], bool(part.get("numbered")), sections))
+    return chapters
+
+
+def test_chapters_are_numbered_in_reading_order(book_html):
+    assert _chapter_number(book_html, "intro") is None  # the root, before chapter 1
+    number = 0
+    for page, numbered, sections in _toc_chapters():
+        if not numbered:
+            assert _chapter_number(book_html, page) is None, page
+            continue
+        number += 1
+        assert _chapter_number(book_html, page) == str(number), page
+        for index, section in enumerate(sections, start=1):
+            assert _chapter_number(book_html, section) == f"{number}.{index}", section
+    assert number >= 13
+    assert _chapter_number(book_html, "methods") == "1" and _chapter_number(book_html, "data") == "2"
+    assert _chapter_number(book_html, "bibliography") is None
+
+
+def test_chapter_and_section_references_carry_the_numbers_of_their_targets(book_html):
+    seen = 0
+    for page in PROSE_PAGES:
+        text = page_text(book_html, page)
+        for target, anchor, label in re.findall(
+                r'<a class="reference internal" href="([\w/]+\.html)?#([\w-]+)"><span class="std std-numref">'
+                r'(?:[Cc]hapter|[Ss]ection) ([\d.]+)', text):
+            target_page = (target or f"{page}.html").removesuffix(".html")
+            target_text = page_text(book_html, target_page)
+            heading = re.search(rf'<section id="{anchor}">\s*<h(\d)><span class="section-number">([\d.]+?)\.? ',
+                                target_text) or re.search(
+                rf'<span id="{anchor}"></span><h(\d)><span class="section-number">([\d.]+?)\.? ', target_text)
+            if heading is None:  # a label on the page's title: the target is the page's number
+                assert anchor.startswith("chap-"), (page, anchor)
+                assert label == _chapter_number(book_html, target_page), (page, anchor, label)
+            else:
+                assert label == heading.group(2), (page, anchor, label)
+            seen += 1
+    assert seen >= 8
+
+
+def test_prose_names_chapters_by_link_never_by_typed_number():
+    # A typed chapter or section number, or a chapter named in words ("the
+    # audit chapter") that is neither a link's text nor followed by one.
+    typed = re.compile(r"\b(?:[Cc]hapter|[Ss]ection)s? \d+"
+                       r"|\b(?:audit|checklist|heat-map|results|sweep|clinicians|cohort) chapter\b(?! *\(LINK)")
+    for page in PROSE_PAGES:
+        source = (BOOK / f"{page}.md").read_text()
+        prose = re.sub(r"```.*?```", "", source, flags=re.S)
+        prose = re.sub(r"\{(?:ref|numref|doc)\}`[^`]*`", "LINK", prose)
+        found = typed.findall(" ".join(prose.split()))
+        assert not found, f"{page}.md names a chapter in plain text, not by a {{ref}}/{{numref}}/{{doc}} link: {found}"
+
+
+def test_generated_chapters_are_linked_from_the_prose(book_html):
+    links = set()
+    for page in PROSE_PAGES:
+        links |= set(re.findall(r'href="(runs/[\w/]+\.html)"', page_text(book_html, page)))
+    for chapter in ("01_cohort", "06_results", "07_clinicians", "08_heatmaps", "09_audit", "10_checklist", "11_sweep"):
+        assert f"runs/{chapter}.html" in links, chapter
+
+
+# --------------------------------------------------------------------------
+# equations
+
+
+def test_mathjax_is_served_by_the_book_itself(book_html):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    assert "sphinx-mathjax-offline" in config["extensions"]
+    assert not re.match(r"^(\w+:)?//", config["mathjax_path"])
+    assert (book_html / "_static" / config["mathjax_path"]).is_file()
+    loading = []
+    for path in sorted(book_html.rglob("*.html")):
+        text = path.read_text()
+        # Nothing of the book comes from another server.
+        remote = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="((?:https?:)?//[^"]+)"', text)
+        assert not remote, f"{path.relative_to(book_html)} loads {remote}"
+        for source in re.findall(r'<script\b[^>]*\bsrc="([^"]*mathjax[^"]*)"', text, re.I):
+            assert (path.parent / source).resolve().is_file(), f"{path.relative_to(book_html)}: {source} is missing"
+            loading.append(path.relative_to(book_html).as_posix())
+    assert "methods.html" in loading
+
+
+def _reader_text(page_html: str) -> str:
+    """Text of a page's article without math, code and tags."""
+    article = page_html[page_html.index("<article"):page_html.rindex("</article>")]
+    article = re.sub(r'<(span|div) class="math[^"]*"[^>]*>.*?</\1>', " ", article, flags=re.S)
+    article = re.sub(r"<(pre|code|script|style)\b.*?</\1>", " ", article, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", article))
+
+
+def test_inline_math_is_never_split_by_markdown(book_html):
+    methods = page_text(book_html, "methods")
+    # The Youden index stays one formula (a line starting "- 1$" once made it a list item).
+    assert r'<span class="math notranslate nohighlight">\(J = \text{sensitivity} + \text{specificity} - 1\)</span>' in methods
+    for page in PROSE_PAGES:
+        text = _reader_text(page_text(book_html, page))
+        assert "$" not in text, f"{page}: a $ outside math: ...{text[max(0, text.find('$') - 80):text.find('$') + 40]}..."
 
 
 def test_bibliography_lists_every_reference_with_its_doi(book_html):
