@@ -84,6 +84,8 @@ __all__ = [
     "auc_bounds",
     "min_mcnemar_p",
     "audit_paper",
+    "verdict_counts",
+    "checks_by_verdict",
     "to_markdown",
     "main",
 ]
@@ -1041,6 +1043,18 @@ def audit_paper(numbers: Mapping | None = None) -> pd.DataFrame:
 
 def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def verdict_counts(findings: pd.DataFrame) -> dict[str, int]:
+    """``n_checks, n_consistent, n_inconsistent, n_notes`` of :func:`audit_paper`'s findings."""
+    verdicts = findings["verdict"].value_counts()
+    return {"n_checks": len(findings), "n_consistent": int(verdicts.get(CONSISTENT, 0)),
+            "n_inconsistent": int(verdicts.get(INCONSISTENT, 0)), "n_notes": int(verdicts.get(NOTE, 0))}
+
+
+def checks_by_verdict(findings: pd.DataFrame) -> pd.DataFrame:
+    """How many findings of each check reach each verdict (one row per check, one column per verdict)."""
+    return findings.groupby(["check", "verdict"]).size().unstack(fill_value=0)
 
 
 def to_markdown(findings: pd.DataFrame, *, title: str = "Consistency audit of the reported numbers") -> str:

@@ -413,3 +413,13 @@ def test_cli_reports_a_bad_file(tmp_path, capsys):
 
 def test_audit_is_deterministic(paper_findings):
     pd.testing.assert_frame_equal(paper_findings, audit.audit_paper(copy.deepcopy(paper.load_paper_numbers())))
+
+
+def test_verdict_counts_and_checks_by_verdict(paper_findings):
+    counts = audit.verdict_counts(paper_findings)
+    assert counts["n_checks"] == len(paper_findings)
+    assert counts["n_consistent"] + counts["n_inconsistent"] + counts["n_notes"] == counts["n_checks"]
+    assert counts["n_inconsistent"] == int((paper_findings["verdict"] == "inconsistent").sum()) > 0
+    table = audit.checks_by_verdict(paper_findings)
+    assert int(table.to_numpy().sum()) == len(paper_findings)
+    assert set(table.index) == set(paper_findings["check"]) and "inconsistent" in table.columns
