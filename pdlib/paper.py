@@ -9,7 +9,10 @@ the schema): :mod:`pdlib.audit` checks the numbers against each other, and
 * :func:`metric_table`: Table 2, 3 or 4 as floats, one row per (row, set);
 * :func:`values_for`: the printed rows of a table that match given labels;
 * :func:`table1`: Table 1 as printed, in the layout of
-  :func:`pdlib.report.cohort_table1` (:data:`TABLE1_ROWS`, :data:`TABLE1_COLUMNS`).
+  :func:`pdlib.report.cohort_table1` (:data:`TABLE1_ROWS`, :data:`TABLE1_COLUMNS`);
+* :func:`load_table1_reading` and :func:`table1_corrections`: the consistent
+  reading of Table 1 the digital twin is generated from, and where it departs
+  from the print.
 
 References
 ----------
@@ -30,6 +33,11 @@ from pdlib.vocab import RESPONSE_GROUPS, SPLITS
 
 #: The transcription of Han et al. 2025 shipped with the package.
 PAPER_NUMBERS = paths.PACKAGE_DATA / "paper_numbers.yaml"
+
+#: Table 1 (and the reader counts of Table 3) as the digital twin reads it:
+#: per cell, the nearest consistent reading of the printed numbers, and the
+#: corrections with their reasons (:mod:`pdlib.twin`).
+TABLE1_READING = paths.PACKAGE_DATA / "table1.yaml"
 
 #: Table 1 rows of Han et al. 2025: (manifest column, value) -> (variable, category) as printed.
 TABLE1_ROWS = {
@@ -158,3 +166,14 @@ def table1(numbers: Mapping | None = None) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["variable", "category"])
     return frame[[f"{s}_{g}" for s, g in TABLE1_COLUMNS]]
+
+
+def load_table1_reading() -> dict:
+    """``pdlib/data/table1.yaml``: ``cells``, ``corrections``, ``readers`` and ``recist_shares``."""
+    with open(TABLE1_READING, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def table1_corrections() -> pd.DataFrame:
+    """The printed cells the consistent reading changes: ``table, cell, row, printed, used, reason``."""
+    return pd.DataFrame(load_table1_reading()["corrections"])[["table", "cell", "row", "printed", "used", "reason"]]

@@ -11,7 +11,8 @@ and, on a digital twin, its ``twin.json``.
 * predictions and metrics: :func:`arm_predictions`, :func:`arm_performance`,
   :func:`metrics_long`, :func:`metric_display`, :func:`beside_paper`;
 * the cohort (chapter 1): :func:`cohort_table1`, :func:`table1_beside_paper`,
-  :func:`cohort_counts`, :func:`table1_corrections`, :func:`oracle_statement`;
+  :func:`cohort_counts`, :func:`oracle_statement` (corrections:
+  :func:`pdlib.paper.table1_corrections`);
 * one arm (chapter 2): :func:`training_history`;
 * KD, PD and the ablation (chapters 3-5): :func:`kd_pairs`,
   :func:`iteration_points`, :func:`ablation_steps`;
@@ -48,7 +49,6 @@ from pdlib import paper, provenance, stats
 from pdlib.arms import ARMS, final_member, study_members, teacher_arm
 from pdlib.manifest import Manifest, load_manifest
 from pdlib.paths import member_dir
-from pdlib.twin import TABLE1_CORRECTIONS
 from pdlib.vocab import SPLITS, other_group
 
 #: Significance level of the tests the chapters count.
@@ -358,11 +358,6 @@ def cohort_counts(manifest: Manifest) -> dict:
     return {"cohort_name": manifest.name, "n_patients": len(patients),
             "n_train": int((patients["split"] == "train").sum()),
             "n_test": int((patients["split"] == "test").sum())}
-
-
-def table1_corrections() -> pd.DataFrame:
-    """The printed cells the digital twin reads otherwise (``pdlib/data/table1.yaml``), with the reasons."""
-    return pd.DataFrame(list(TABLE1_CORRECTIONS))[["table", "cell", "row", "printed", "used", "reason"]]
 
 
 def oracle_statement(twin_dir: str | os.PathLike | None) -> str:

@@ -72,19 +72,14 @@ from pydicom.filewriter import correct_ambiguous_vr, write_data_element, write_f
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
 from scipy.special import ndtr
 
-from pdlib import atomic, paths, phantom, provenance, stats
+from pdlib import atomic, paper, paths, phantom, provenance, stats
 from pdlib.vocab import RESPONSE_GROUPS, SPLITS, recist_of_group
 
 # --------------------------------------------------------------------------
 # paper numbers and defaults
 
 
-def _load_table1() -> dict:
-    with open(paths.PACKAGE_DATA / "table1.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
-_TABLE1_FILE = _load_table1()
+_TABLE1_FILE = paper.load_table1_reading()
 
 #: Table 1 of Han et al. 2025 per ``"split/response"`` cell: ``n``, ``age``
 #: (``mean``, ``min``, ``max``) and the counts of every covariate, spelled as

@@ -62,3 +62,14 @@ def test_another_transcription_is_read_and_bad_files_are_named(tmp_path):
 def test_the_audit_reads_the_same_numbers():
     assert audit.load_paper_numbers is paper.load_paper_numbers
     pd.testing.assert_frame_equal(audit.audit_paper(), audit.audit_paper(paper.load_paper_numbers()))
+
+
+def test_table1_reading_and_its_corrections():
+    from pdlib import twin
+
+    reading = paper.load_table1_reading()
+    assert {"cells", "corrections"} <= set(reading) and set(reading["cells"]) == set(twin.CELLS)
+    corrections = paper.table1_corrections()
+    assert list(corrections.columns) == ["table", "cell", "row", "printed", "used", "reason"]
+    assert len(corrections) == len(twin.TABLE1_CORRECTIONS) > 0
+    assert (corrections["printed"].astype(str) != corrections["used"].astype(str)).all()
