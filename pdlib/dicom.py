@@ -486,6 +486,23 @@ def study_files(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     return sorted(files)
 
 
+#: File name extensions of DICOM files: one without the preamble is truncated, not skipped.
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+
+
+def _check_skipped(study_dir: Path, skipped: list[str], groups: dict[str, list[Path]], *, patient) -> None:
+    """A file without preamble that is named like the DICOM files beside it is a damaged slice, not a README."""
+    named_like = {(p.parent, p.suffix.lower()) for files in groups.values() for p in files}
+    for name in skipped:
+        path = study_dir / name
+        if path.suffix.lower() in DICOM_SUFFIXES or (path.parent, path.suffix.lower()) in named_like:
+            size = path.stat().st_size
+            raise DicomInputError(
+                f"has no DICOM preamble (DICM at byte 128; the file has {size} bytes) although it is named like "
+                "the DICOM files beside it: a truncated or damaged slice would silently be missing from its "
+                "series. Restore the file, or remove it if it is not an image.", patient=patient, path=path)
+
+
 def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> list[Series]:
     """Group the DICOM files under a study folder into series.
 
@@ -515,8 +532,11 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     Notes
     -----
     A file is DICOM when it has the PS3.10 preamble (``DICM`` at byte 128);
-    other files are skipped and listed in the error if no series is found.
-    ``DICOMDIR`` files (Media Storage Directory Storage) are skipped.
+    other files are skipped, with a warning listing them (or listed in the
+    error if no series is found). A file without the preamble whose name
+    has a DICOM extension (:data:`DICOM_SUFFIXES`), or the extension (or
+    none) of DICOM files in its folder, is an error instead: a truncated
+    slice. ``DICOMDIR`` files (Media Storage Directory Storage) are skipped.
     """
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
@@ -554,10 +574,14 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
             raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
                                   patient=patient, path=path) from err
         groups.setdefault(uid, []).append(path)
+    listed = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
     if not groups:
-        listed = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
         detail = f"; skipped {len(skipped)} file(s) without a DICOM preamble: {listed}" if skipped else ""
         raise DicomInputError(f"no DICOM series found in the study folder{detail}", patient=patient, path=study_dir)
+    _check_skipped(study_dir, skipped, groups, patient=patient)
+    if skipped:
+        warnings.warn(f"patient {patient}, {study_dir}: skipped {len(skipped)} file(s) without a DICOM preamble "
+                      f"(not images): {listed}", UserWarning, stacklevel=2)
     series = []
     for uid, files in groups.items():
         ds, first = headers[uid], files[0]
