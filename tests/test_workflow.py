@@ -45,12 +45,12 @@ def small_study(base: Path, twin: Path, *extra: str, env: dict | None = None,
     config = {"profile": "smoke", "manifest": str(twin / "manifest"), "twin": str(twin),
               "results": str(base / "results"), "book_runs": str(base / "book" / "runs"),
               "cache": str(base / "cache"), "arms": list(ARMS), "best_arm": ARMS[0],
-              "chapters": [CHAPTER], "signal_sweep": None}
+              "chapters": [CHAPTER], "signal_sweep": None, "oof": None}
     configfile = base / "study.yaml"
     configfile.write_text(yaml.safe_dump(config))
     command = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-               "--directory", str(base), "-j", "2", "--rerun-triggers", "mtime", "params",
-               "--configfile", str(configfile), *extra]
+               "--directory", str(base), "-j", "2", *extra,  # before the options that take several values
+               "--rerun-triggers", "mtime", "params", "--configfile", str(configfile)]
     run_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=timeout), config
 
