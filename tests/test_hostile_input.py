@@ -874,7 +874,7 @@ def twin_study(tmp_path_factory) -> Path:
     from pdlib.twin import generate_twin
 
     out = tmp_path_factory.mktemp("fuzz-twin") / "twin"
-    generate_twin(out, n_patients=8, matrix=32, n_slices=10, seed=13)
+    generate_twin(out, n_patients=8, matrix=64, n_slices=12, seed=13)
     return out / "dicom" / "TW001"
 
 
