@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from pdlib import explain
+from pdlib.manifest import load_manifest
+from pdlib.slices import PatientSlices
 
 #: Two single-channel 64-pixel "slices" in [0, 1].
 SLICES = np.random.default_rng(0).random((2, 64, 64), dtype=np.float32)
@@ -326,9 +328,6 @@ def test_cam_of_a_trained_cnn_points_at_the_deciding_blob():
 
 def _heatmap_inputs(tmp_path, write_manifest):
     """Four test patients (one per RECIST category), their masks and slice scores."""
-    from pdlib.manifest import load_manifest
-    from pdlib.slices import PatientSlices
-
     rng = np.random.default_rng(1)
     categories = ("SD", "CR", "PD", "PR")
     rows = [{"patient_id": f"T{i}", "split": "test", "recist": r, "response": "GR" if r in ("CR", "PR") else "PR",

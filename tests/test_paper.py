@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pdlib import audit, paper
+from pdlib import audit, paper, twin
 from pdlib.arms import ARM_GROUPS, ARMS
 
 
@@ -65,8 +65,6 @@ def test_the_audit_reads_the_same_numbers():
 
 
 def test_table1_reading_and_its_corrections():
-    from pdlib import twin
-
     reading = paper.load_table1_reading()
     assert {"cells", "corrections"} <= set(reading) and set(reading["cells"]) == set(twin.CELLS)
     corrections = paper.table1_corrections()

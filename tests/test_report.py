@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import _write_manifest
 
 from pdlib import paper, report, stats
 from pdlib.arms import ARMS
@@ -52,8 +53,6 @@ def _write_member(folder, patients: list[dict], *, signal: float, seed: int) -> 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
     """A manifest with reader calls and the run folders of seeds 0 and 1."""
-    from conftest import _write_manifest
-
     base = tmp_path_factory.mktemp("report")
     patients = _patients()
     test = [p for p in patients if p["split"] == "test"]

@@ -16,7 +16,7 @@ import pandas as pd
 import pydicom
 import pytest
 
-from pdlib import twin
+from pdlib import twin, vocab
 from pdlib.stats import roc_auc
 
 # Han et al. 2025, Table 1 (test-set male counts 11 and 13: see TABLE1_CORRECTIONS)
@@ -243,8 +243,6 @@ def test_oracle_auc_is_the_pair_count_of_the_latent_score_per_split(cohort):
 
 
 def test_twin_categories_are_the_vocabulary():
-    from pdlib import vocab
-
     assert {k: set(v) for k, v in twin.CATEGORY_ORDER.items()} == {
         k: set(v) for k, v in vocab.COVARIATE_CATEGORIES.items()}
     assert twin.CELLS == ("train/GR", "train/PR", "test/GR", "test/PR")
