@@ -1,11 +1,13 @@
 """Every chapter of the built study opens in headless Chromium.
 
-``tests/test_book.py`` checks the book's prose frame; this test opens every
-page of the *whole* smoke study built by ``tests/test_pipeline.py`` (same
-session, built once): results chapters, baseline pages, audit and checklist.
-Each page must load, show no broken image and no hidden or empty table, and
-raise no script error; figures must be real images; the chapters that
-regenerate the paper's tables must show tables. Screenshots are saved under
+``tests/test_browser_book.py`` checks the committed book page by page; this
+test opens every page of the *whole* smoke study built by
+``tests/test_pipeline.py`` (same session, built once): results chapters,
+baseline pages, audit and checklist. Each page must load, show no broken
+image and no hidden or empty table, and raise no script error; equations
+must be typeset with no network and every link between pages must resolve;
+figures must be real images; the chapters that regenerate the paper's tables
+must show tables. Screenshots are saved under
 ``test-output/screenshots/chapters/`` for a person to look at.
 """
 
@@ -56,7 +58,8 @@ def test_every_chapter_renders_with_its_figures_and_tables(study, chromium):
     chapters = [page for page in by_page if page.startswith("runs/")]
     assert {f"runs/{name}.html" for name in WITH_TABLES + WITH_FIGURES} <= set(chapters)
     assert any(page.startswith("runs/baselines/") for page in chapters)
-    problems = [problem for report in reports for problem in report.problems]
+    problems = [problem for report in reports for problem in report.problems + report.math_problems]
+    problems += serve_book.link_problems(html, reports)
     assert not problems, "\n".join(problems)
     for name in WITH_FIGURES:
         images = by_page[f"runs/{name}.html"].images

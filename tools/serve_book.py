@@ -138,6 +138,15 @@ async () => {
       wide.push(name(node) + ": " + Math.round(box.width) + " px wide, the text column " + Math.round(area.width) + " px");
     }
   });
+  // Display equations scroll inside their box instead of widening the page.
+  article.querySelectorAll("div.math, mjx-container[display='true']").forEach((node) => {
+    if (folded(node) || node.clientWidth === 0) return;
+    if (node.scrollWidth > node.clientWidth + 1) {
+      const label = (node.closest("div.math")?.id || node.closest("[id]")?.id || "");
+      wide.push("equation" + (label ? "#" + label : "") + ": " + node.scrollWidth + " px wide, "
+        + node.clientWidth + " px shown");
+    }
+  });
   const uncaptioned = [];
   article.querySelectorAll("img").forEach((img) => {
     if (folded(img)) return;
