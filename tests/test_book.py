@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -266,6 +267,10 @@ def test_mathjax_is_served_by_the_book_itself(book_html):
             assert (path.parent / source).resolve().is_file(), f"{path.relative_to(book_html)}: {source} is missing"
             loading.append(path.relative_to(book_html).as_posix())
     assert "methods.html" in loading
+    # `make setup` installs the extension: it is pdlib's `book` extra.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(line.startswith("sphinx-mathjax-offline") for line in extras["book"])
+    assert re.search(r"^\t\$\(PIP\) install .*-e '\.\[[\w,]*\bbook\b[\w,]*\]'", (ROOT / "Makefile").read_text(), re.M)
 
 
 def _reader_text(page_html: str) -> str:
