@@ -539,7 +539,12 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     slice. ``DICOMDIR`` files (Media Storage Directory Storage) are skipped.
     """
     study_dir = Path(study_dir)
-    if not study_dir.is_dir():
+    try:
+        is_dir = study_dir.is_dir()
+    except (OSError, ValueError) as err:  # e.g. a name too long for the file system
+        raise DicomInputError(f"study folder cannot be inspected ({type(err).__name__}: "
+                              f"{getattr(err, 'strerror', None) or err})", patient=patient, path=study_dir) from err
+    if not is_dir:
         raise DicomInputError("study folder does not exist", patient=patient, path=study_dir)
     groups: dict[str, list[Path]] = {}
     numbers: dict[str, int | None] = {}

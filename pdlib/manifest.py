@@ -341,8 +341,9 @@ def _read_yaml(folder: Path, problems: list[Problem]) -> dict:
     def problem(column, message, line=None):
         problems.append(Problem(lines.get(column, 0) if line is None else line, column, message, MANIFEST_FILE))
 
-    if not path.is_file():
-        problem("", f"{path} does not exist")
+    why = _probe(path, "file")
+    if why is not None:
+        problem("", f"{path} {why}")
         return {}
     try:
         data = path.read_bytes()
@@ -393,6 +394,15 @@ def _read_yaml(folder: Path, problems: list[Problem]) -> dict:
 def _data_root(folder: Path, value: str) -> Path:
     root = Path(value).expanduser()
     return (root if root.is_absolute() else folder / root).resolve()
+
+
+def _probe(path: Path, kind: str) -> str | None:
+    """None when ``path`` is a folder (``kind="dir"``) or a regular file (``"file"``); else why not, in words."""
+    try:
+        found = path.is_dir() if kind == "dir" else path.is_file()
+    except (OSError, ValueError) as err:  # e.g. a name too long for the file system
+        return f"cannot be inspected ({type(err).__name__}: {getattr(err, 'strerror', None) or err})"
+    return None if found else "does not exist"
 
 
 # --------------------------------------------------------------------------
@@ -493,8 +503,9 @@ def _check_patients(header, rows, problems, *, data_root: Path | None) -> list[t
         if data_root is None:
             continue
         folder = data_root / study
-        if not folder.is_dir():
-            problem(line, "study_dir", f"folder {folder} does not exist")
+        why = _probe(folder, "dir")
+        if why is not None:
+            problem(line, "study_dir", f"folder {folder} {why}")
             continue
         real = Path(os.path.realpath(folder))
         if real == data_root or data_root not in real.parents:
@@ -609,11 +620,17 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
     problems: list[Problem] = []
     config = _read_yaml(folder, problems)
     lines = config.pop("_lines", {})
-    data_root = _data_root(folder, config["data_root"]) if "data_root" in config else None
+    data_root = None
+    if "data_root" in config:
+        try:
+            data_root = _data_root(folder, config["data_root"])
+        except (OSError, ValueError, RuntimeError) as err:
+            problems.append(Problem(lines.get("data_root", 0), "data_root",
+                                    f"{config['data_root']!r} is not a usable path ({err})", MANIFEST_FILE))
     rows_root = data_root if check_files else None  # where study folders are checked
-    if check_files and data_root is not None and not data_root.is_dir():
-        problems.append(Problem(lines.get("data_root", 0), "data_root", f"folder {data_root} does not exist",
-                                MANIFEST_FILE))
+    why = _probe(data_root, "dir") if check_files and data_root is not None else None
+    if why is not None:
+        problems.append(Problem(lines.get("data_root", 0), "data_root", f"folder {data_root} {why}", MANIFEST_FILE))
         rows_root = None  # one problem, not one per patient
 
     patient_header, patient_rows = [], []
@@ -622,8 +639,9 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
     patients_read = False  # without patients.csv, reader rows cannot be checked against it
     if patients_file is not None:
         path = folder / patients_file
-        if not path.is_file():
-            problems.append(Problem(lines.get("patients", 0), "patients", f"{path} does not exist", MANIFEST_FILE))
+        why = _probe(path, "file")
+        if why is not None:
+            problems.append(Problem(lines.get("patients", 0), "patients", f"{path} {why}", MANIFEST_FILE))
         else:
             before = len(problems)
             patient_header, patient_rows = _read_csv(path, problems, "patients.csv")
@@ -635,7 +653,8 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
     readers_file = config.get("readers")
     if readers_file is not None:
         path = folder / readers_file
-        if path.is_file():
+        why = _probe(path, "file")
+        if why is None:
             before = len(problems)
             reader_header, reader_rows = _read_csv(path, problems, "readers.csv")
             if len(problems) == before:
@@ -646,8 +665,8 @@ def _check(folder: Path, *, check_files: bool, check_dicom: bool = False, notes:
                 duplicated = {pid for pid, count in counts.items() if count > 1}
                 _check_readers(reader_header, reader_rows, problems, splits=splits if patients_read else None,
                                duplicated=duplicated)
-        elif readers_file != MANIFEST_KEYS["readers"]:  # named explicitly, so expected
-            problems.append(Problem(lines.get("readers", 0), "readers", f"{path} does not exist", MANIFEST_FILE))
+        elif readers_file != MANIFEST_KEYS["readers"] or why != "does not exist":  # expected, or unreadable
+            problems.append(Problem(lines.get("readers", 0), "readers", f"{path} {why}", MANIFEST_FILE))
 
     if check_files and check_dicom and located:
         _check_studies(located, problems, notes)

@@ -552,6 +552,22 @@ def test_study_dirs_that_are_the_same_folder_or_nested_are_rejected(tmp_path):
     assert "lies inside the study folder of patient P0" in problems[0].message
 
 
+def test_paths_the_file_system_cannot_take_are_problems_not_tracebacks(tmp_path):
+    folder = valid_manifest(tmp_path)
+    text = (folder / "patients.csv").read_text()
+    assert text.count(",P1,,,") == 1
+    (folder / "patients.csv").write_text(text.replace(",P1,,,", "," + "x" * 300 + ",,,"))
+    problems = pm.check_manifest(folder)
+    assert [(p.row, p.column) for p in problems] == [(3, "study_dir")]
+    assert "cannot be inspected (OSError: File name too long)" in problems[0].message
+    (folder / "manifest.yaml").write_text('name: x\ndata_root: "../di\\0com"\n')
+    (problem,) = pm.check_manifest(folder)
+    assert (problem.file, problem.row, problem.column) == ("manifest.yaml", 2, "data_root")
+    with pytest.raises(DicomInputError, match="study folder cannot be inspected") as info:
+        pd_dicom.find_series(tmp_path / ("y" * 300), patient=PATIENT)
+    assert_names(info.value, tmp_path / ("y" * 300))
+
+
 def test_check_manifest_finds_a_last_slice_beyond_the_series(tmp_path):
     folder = valid_manifest(tmp_path, with_dicom=True, P0={"first_slice": "1", "last_slice": "4"})
     problems = pm.check_manifest(folder)
@@ -908,7 +924,7 @@ byte_edits = st.lists(st.one_of(
     st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(min_size=1, max_size=6)),
     st.tuples(st.just("insert"), st.integers(0, 10**6),
               st.sampled_from([b",", b"\n", b"\"", b"\r", b"\x00", b"\xef\xbb\xbf", b"\xff\xfe", b"\xe9", b":", b"- ",
-                               b"..", b"/", b"{", b"\t", b"\\"])),
+                               b"..", b"/", b"{", b"\t", b"\\", b"x" * 300, b'"\\0"', b"../../.."])),
     st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 20)),
     st.tuples(st.just("truncate"), st.integers(0, 10**6)),
     st.tuples(st.just("encode"), st.sampled_from(["utf-16", "utf-16-le", "utf-32", "latin-1", "utf-8-sig"])),
