@@ -229,6 +229,18 @@ def _new_figure(*, figsize: tuple[float, float]) -> Figure:
     return fig
 
 
+def _unit_square(ax, *, xlabel: str, ylabel: str, title: str | None) -> None:
+    """Axes of two rates or probabilities: [0, 1] on both sides, square, labelled."""
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    ax.set_anchor("W")  # keeps the y label inside the figure under constrained layout
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+
+
 def _panel_letter(index: int) -> str:
     return chr(ord("A") + index)
 
@@ -351,14 +363,8 @@ def plot_roc(curves: pd.DataFrame, *, readers: pd.DataFrame | None = None, title
                     label=f"{reader} (sens {sens:.0%}, spec {spec:.0%})",
                     gid=f"reader:{reader}",
                 )
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_aspect("equal")
-        ax.set_anchor("W")  # keeps the y label inside the figure under constrained layout
-        ax.set_xlabel("1 \u2212 specificity (false-positive rate)")
-        ax.set_ylabel("Sensitivity (true-positive rate)")
-        if title is not None:
-            ax.set_title(title)
+        _unit_square(ax, xlabel="1 \u2212 specificity (false-positive rate)",
+                     ylabel="Sensitivity (true-positive rate)", title=title)
         fig.legend(loc="outside right upper")
     return fig
 
@@ -820,14 +826,7 @@ def plot_calibration(curve: pd.DataFrame, *, title: str | None = None) -> Figure
                 zorder=3,
                 gid=f"bins:{model}",
             )
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_aspect("equal")
-        ax.set_anchor("W")  # keeps the y label inside the figure under constrained layout
-        ax.set_xlabel("Mean predicted probability")
-        ax.set_ylabel("Observed fraction of positives")
-        if title is not None:
-            ax.set_title(title)
+        _unit_square(ax, xlabel="Mean predicted probability", ylabel="Observed fraction of positives", title=title)
         fig.legend(loc="outside right upper", title="Marker area \u221d patients per bin")
     return fig
 
