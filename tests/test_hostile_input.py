@@ -795,6 +795,8 @@ edits = st.lists(st.one_of(
     st.tuples(st.just("truncate"), st.integers(0, 11), st.floats(0, 1)),
     st.tuples(st.just("shuffle"), st.randoms(use_true_random=False)),
     st.tuples(st.just("remove"), st.integers(0, 11)),
+    st.tuples(st.just("duplicate"), st.integers(0, 11)),
+    st.tuples(st.just("relocate"), st.integers(0, 11), st.booleans()),
 ), min_size=1, max_size=3)
 
 
@@ -813,6 +815,15 @@ def apply_edit(files: list[Path], edit) -> None:
         return
     if kind == "remove":
         path.unlink()
+    elif kind == "duplicate":  # the same slice twice under another name
+        shutil.copyfile(path, path.with_name("copy_" + path.name))
+    elif kind == "relocate":  # deeper in the study, directly or reached through a link inside it
+        deep = path.parent / "deeper" / "still"
+        deep.mkdir(parents=True, exist_ok=True)
+        path.rename(deep / path.name)
+        files[files.index(path)] = deep / path.name
+        if edit[2] and not (path.parent / "linked").exists():
+            (path.parent / "linked").symlink_to(deep, target_is_directory=True)
     elif kind == "truncate":
         data = path.read_bytes()
         path.write_bytes(data[: int(len(data) * edit[2])])
