@@ -42,3 +42,27 @@ def test_pid_alive_tells_running_from_finished_processes():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert not atomic.pid_alive(child.pid)
+
+
+def test_process_identity_names_host_pid_and_start_time():
+    import socket
+
+    me = atomic.process_identity()
+    assert me["host"] == socket.gethostname() and me["pid"] == os.getpid()
+    assert me["start"] == atomic.process_start(os.getpid()) and isinstance(me["start"], int)
+    assert atomic.owner_alive(me)
+    assert not atomic.owner_alive({**me, "start": me["start"] + 1})  # same PID, another process
+    assert atomic.process_start(2**22 + 12345) is None  # no such process
+
+
+def test_temporaries_carry_the_writer_and_only_stale_ones_of_the_destination_go(tmp_path):
+    out = tmp_path / "a.txt"
+    with atomic.replacing(out) as tmp:
+        assert tmp.name.startswith(f".a.txt.{os.getpid()}~")
+        tmp.write_text("x")
+        # another destination's stale temporary is left to that destination's next write
+        other = tmp_path / f".b.txt.{2**22 + 1}~1~{atomic._host_hash(atomic.process_identity()['host'])}.zz.tmp"
+        other.write_text("half")
+    assert other.exists()
+    assert atomic.remove_stale_temporaries(tmp_path) == [other]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
