@@ -195,6 +195,24 @@ def test_values_out_of_range(tmp_path, keyword, raw, message):
     assert_names(info.value, files[0])
 
 
+def test_values_written_with_another_vr(tmp_path):
+    import struct
+
+    folder, files = series_dir(tmp_path, n_slices=3)
+    set_raw(files[1], "RescaleSlope", struct.pack("<d", float("nan")), vr="FD")  # a binary NaN
+    with pytest.raises(DicomInputError, match=r"\(0028,1053\) RescaleSlope value nan is not finite") as info:
+        load(folder)
+    assert_names(info.value, files[1])
+    set_raw(files[1], "RescaleSlope", struct.pack("<H", 2), vr="US")  # a legal number in the wrong VR
+    volume = load(folder)
+    assert_correct(volume, folder)
+    assert volume.hu[1].max() > 2 * volume.hu[0].max() - 1024  # slope 2 applied, as pydicom does
+    set_raw(files[1], "RescaleSlope", b"\x01\x02\x03", vr="US")  # three bytes for a 2-byte number
+    with pytest.raises(DicomInputError, match=r"RescaleSlope") as info:
+        load(folder)
+    assert_names(info.value, files[1])
+
+
 def test_slope_without_intercept_is_an_error_not_slope_one(tmp_path):
     folder, files = series_dir(tmp_path)
     set_raw(files[0], "RescaleIntercept", None)
