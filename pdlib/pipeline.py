@@ -58,6 +58,8 @@ import yaml
 
 from pdlib import atomic, paths, provenance
 from pdlib.arms import ARMS, arm_group, members_of_key, parent_key, study_members
+from pdlib.config import PROFILES, resolve_config
+from pdlib.manifest import load_manifest
 from pdlib.paths import member_dir
 
 #: Folder of the study configurations (``<name>.yaml``), next to the Snakefile.
@@ -211,8 +213,6 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
     ValueError
         Naming every unknown key, arm, chapter or invalid value.
     """
-    from pdlib.config import PROFILES, resolve_config
-
     config = dict(config or {})
     name = str(config.get("profile", DEFAULTS["profile"]))
     merged = {**DEFAULTS, **read_config_file(name, config_dir=config_dir)}
@@ -647,9 +647,8 @@ def run_member(target: Target, *, study: Study) -> None:
     Starting weights are resolved here (:func:`pdlib.pretrain.starting_weights`,
     shared by the seed's members) and passed in.
     """
+    # the training stack (torch) loads only to run a member, not to plan a study
     from pdlib import infer, models, pretrain, runs, train
-    from pdlib.config import resolve_config
-    from pdlib.manifest import load_manifest
     from pdlib.slices import load_cohort
 
     key, seed = target.parameters["member"], target.parameters["seed"]
@@ -684,7 +683,6 @@ def run_member(target: Target, *, study: Study) -> None:
 def run_oof_scores(target: Target, *, study: Study) -> Path:
     """Gather a member's held-out scores from its fold runs into ``oof_predictions.csv`` in its folder."""
     from pdlib import runs
-    from pdlib.manifest import load_manifest
 
     key, seed, folds = target.parameters["member"], target.parameters["seed"], target.parameters["folds"]
     patients = load_manifest(target.manifest, check_files=False).patients

@@ -29,7 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pdlib import infer, models, train
 from pdlib.config import TrainConfig
+from pdlib.manifest import load_manifest
+from pdlib.slices import PatientSlices, load_cohort
 
 #: Split of the pretraining twin used to learn (the other split is scored).
 PRETRAIN_SPLIT = "train"
@@ -63,9 +66,6 @@ def tumour_slice_cohort(twin_dir: str | os.PathLike, *, split: str, resize: int,
     ValueError
         A mask does not match its patient's slices.
     """
-    from pdlib.manifest import load_manifest
-    from pdlib.slices import PatientSlices, load_cohort
-
     twin_dir = Path(twin_dir)
     if not (twin_dir / "masks").is_dir() or not (twin_dir / "manifest").is_dir():
         raise FileNotFoundError(f"{twin_dir} is not a digital twin with tumour masks (no masks/ or manifest/); "
@@ -124,8 +124,6 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
     Path
         The weights file, for ``create_model(..., weights_path=...)``.
     """
-    from pdlib import infer, models, train
-
     if models.is_volumetric(arch):
         raise ValueError(f"{arch} is volumetric: the tumour-slice pretext is for 2D models only")
     out_dir = Path(out_dir)
@@ -158,8 +156,6 @@ def weights_file_fingerprint(path: str | os.PathLike) -> str:
     Recorded by the members that start from the file, so new pretext
     weights make them stale.
     """
-    from pdlib import models
-
     return models.weights_fingerprint(path)
 
 
@@ -173,8 +169,6 @@ def starting_weights(arch: str, *, config: TrainConfig, out_dir: str | os.PathLi
     :func:`pdlib.models.create_model`'s own initialisation (random, or
     ImageNet weights when the profile is pretrained).
     """
-    from pdlib import models
-
     if config.pretrain_twin is None or models.is_volumetric(arch):
         return None
     return pretrained_weights(config.pretrain_twin, arch=arch, config=config, out_dir=out_dir)

@@ -65,8 +65,10 @@ import torch
 from torch import nn
 
 import pdlib
-from pdlib import atomic, distill, infer, models
+from pdlib import atomic, distill, infer, models, provenance
 from pdlib.config import TrainConfig
+from pdlib.dicom import DataQualityWarning
+from pdlib.slices import Augment, SliceDataset, resample_depth
 
 #: Files of a finished member folder; ``summary.json`` is written last.
 RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "slice_predictions.csv",
@@ -219,8 +221,6 @@ class VolumeDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, patients, *, depth: int, crop: int, train: bool):
-        from pdlib.slices import resample_depth
-
         self.patients = list(patients)
         self.crop, self.train = int(crop), bool(train)
         self.volumes = [resample_depth(p.slices, depth) for p in self.patients]
@@ -463,8 +463,6 @@ def _data_quality(patients, *, top_k: int, volumetric: bool, progress: _Progress
         return []
     import warnings
 
-    from pdlib.dicom import DataQualityWarning
-
     notes = []
     for patient in patients:
         n = len(patient.slices)
@@ -518,14 +516,10 @@ def training_code_hash() -> str:
     Figures, statistics and report code are outside it, so changing them
     never retrains a member or a pretext run.
     """
-    from pdlib import provenance
-
     return provenance.combine(provenance.module_code_digests([__name__]))
 
 
 def _provenance() -> dict:
-    from pdlib import provenance
-
     return {"pdlib_version": pdlib.__version__, "code_hash": training_code_hash(),
             "git_commit": provenance.git_commit()}
 
@@ -854,8 +848,6 @@ def _fit(run: _RunFolder, *, arch: str, config: TrainConfig, teacher, train_pati
                          [1] * len(train_patients), per_patient=None, batch_size=config.volume_batch_size,
                          num_workers=config.num_workers, pin_memory=device.type == "cuda")
     else:
-        from pdlib.slices import Augment, SliceDataset
-
         data = EpochData(SliceDataset(train_patients, crop=config.crop, train=True,
                                       augment=Augment() if config.augment else Augment.none()),
                          [len(p.slices) for p in train_patients], per_patient=config.slices_per_patient,

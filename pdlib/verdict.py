@@ -2,8 +2,7 @@
 
 Three groups of functions, all on numbers the study has already produced
 (patient scores, AUCs per arm and seed); nothing here trains or imports torch
-(:func:`load_claims` imports :mod:`pdlib.distill` only to check arm names,
-and only when no list of arms is given).
+(arm names are checked against :data:`pdlib.arms.ARMS`).
 
 Paired seeds
     :func:`seed_summary` (mean and spread of a metric over training seeds per
@@ -23,7 +22,7 @@ The paper's design under simulation
 The claims scorecard
     ``pdlib/data/claims.yaml`` lists every comparative or performance claim of
     Han et al. 2025 in our own words with the paper's evidence and the arms of
-    :data:`pdlib.distill.ARMS` it concerns; :func:`load_claims` reads and
+    :data:`pdlib.arms.ARMS` it concerns; :func:`load_claims` reads and
     checks it, :func:`claim_estimates`, :func:`reader_claim_estimates` and
     :func:`seed_claim_estimates` turn scores into estimates with intervals, and :func:`scorecard` applies the
     rule fixed in advance (see there) to give each claim a verdict.
@@ -73,6 +72,7 @@ import yaml
 from scipy import stats as _scipy_stats
 
 from pdlib import paths, stats
+from pdlib.arms import ARMS
 from pdlib.stats import DEFAULT_ALPHA, DegenerateInputWarning
 
 __all__ = [
@@ -751,7 +751,7 @@ def power_sample_size(
 class Claim:
     """One claim of the paper, as listed in ``pdlib/data/claims.yaml``.
 
-    ``arms`` holds one or two arm names of :data:`pdlib.distill.ARMS`; a
+    ``arms`` holds one or two arm names of :data:`pdlib.arms.ARMS`; a
     comparison with the readers of Table 3 names the one arm and sets
     ``versus`` to one of :data:`COMPARATORS`. For ``superior`` and
     ``non_inferior`` the quantity is ``metric(first) - metric(second)``; for
@@ -862,8 +862,7 @@ def check_claim_arms(claims: Sequence[Claim], arms: Iterable[str] | None = None)
     ----------
     claims : sequence of Claim
     arms : iterable of str, optional
-        Known arm names; default the keys of :data:`pdlib.distill.ARMS`
-        (imported here, which imports torch).
+        Known arm names; default the keys of :data:`pdlib.arms.ARMS`.
 
     Returns
     -------
@@ -871,11 +870,9 @@ def check_claim_arms(claims: Sequence[Claim], arms: Iterable[str] | None = None)
         One line per unknown arm, naming the claim.
     """
     if arms is None:
-        from pdlib.distill import ARMS
-
         arms = ARMS
     known = set(arms)
-    return [f"claim {c.id!r}: arm {name!r} is not an arm of pdlib.distill.ARMS"
+    return [f"claim {c.id!r}: arm {name!r} is not an arm of pdlib.arms.ARMS"
             for c in claims for name in c.arms if name not in known]
 
 
@@ -888,7 +885,7 @@ def load_claims(path: str | Path | None = None, *, arms: Iterable[str] | None = 
         A YAML file with the schema described in the header of
         ``pdlib/data/claims.yaml``.
     arms : iterable of str, optional
-        Known arm names (default :data:`pdlib.distill.ARMS`).
+        Known arm names (default :data:`pdlib.arms.ARMS`).
 
     Returns
     -------

@@ -24,6 +24,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import pdlib
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Top-level items of the design card (folders end with "/").
@@ -318,3 +320,63 @@ def test_no_file_in_git_is_over_5_mb():
         if path.is_file() and not path.is_symlink() and path.stat().st_size > MAX_FILE_BYTES:
             too_big.append(f"{name} ({path.stat().st_size / 2**20:.1f} MiB)")
     assert listed and not too_big, f"files over 5 MB in git: {too_big}"
+
+
+# --------------------------------------------------------------------------- the package's layout
+
+
+def _pdlib_imports(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, imported pdlib module, inside a function) for every import statement of a module."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inside |= {id(sub) for sub in ast.walk(node) if sub is not node}
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pdlib":
+            names = ([a.name for a in node.names] if node.module == "pdlib" else [node.module.split(".")[1]])
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".")[1] for a in node.names if a.name.startswith("pdlib.")]
+        for name in names:
+            if (path.parent / f"{name}.py").is_file():
+                found.append((node.lineno, name, id(node) in inside))
+    return found
+
+
+#: pdlib imports inside a function body, each with the reason it is there
+#: (a heavy dependency the importing module must not load for all callers).
+LAZY_IMPORTS = {
+    # the command line loads a stage only when its command is asked for (no torch for check-manifest)
+    ("cli", "models"): "fetch-weights loads timm/torch only when asked",
+    # planning a study (Snakefile parse, check-stale) must not load torch; running a member does
+    ("pipeline", "infer"): "torch", ("pipeline", "models"): "torch", ("pipeline", "pretrain"): "torch",
+    ("pipeline", "runs"): "torch", ("pipeline", "train"): "torch", ("pipeline", "slices"): "torch",
+    ("pipeline", "twin"): "the twin generator (pydicom writer) only for sweep twins",
+}
+
+
+def test_modules_import_only_earlier_stages_and_the_data_flow_is_told_once():
+    pdlib_dir = ROOT / "pdlib"
+    order = [m for _, modules in pdlib.STAGES for m in modules]
+    assert len(order) == len(set(order))
+    on_disk = {p.stem for p in pdlib_dir.glob("*.py")} - {"__init__", "__main__"}
+    assert on_disk == set(order), f"not in pdlib.STAGES: {sorted(on_disk - set(order))}; " \
+                                  f"listed but absent: {sorted(set(order) - on_disk)}"
+    problems = []
+    for module in order:
+        for line, name, lazy in _pdlib_imports(pdlib_dir / f"{module}.py"):
+            if name != module and order.index(name) > order.index(module):
+                problems.append(f"pdlib/{module}.py:{line} imports {name}, a later stage")
+            if lazy and (module, name) not in LAZY_IMPORTS:
+                problems.append(f"pdlib/{module}.py:{line} imports {name} inside a function")
+    assert not problems, "\n".join(problems)
+    # ARCHITECTURE.md lists the modules stage by stage in the same order
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    table = text[text.index("## Stages"):]
+    positions = [table.find(f"`pdlib.{m}`") for m in order]
+    assert -1 not in positions, [m for m, p in zip(order, positions) if p == -1]
+    assert positions == sorted(positions), "ARCHITECTURE.md lists the modules in another order than pdlib.STAGES"

@@ -34,7 +34,8 @@ def _study(twin: Path, results: Path, **extra):
     return pipeline.load_study({"profile": "smoke", "manifest": str(twin / "manifest"), "twin": str(twin),
                                 "results": str(results), "cache": str(results / "cache"),
                                 "book_runs": str(results / "book"), "arms": ["kd_b7"], "best_arm": "kd_b7",
-                                "overrides": {"num_threads": 1, "epochs": 1}, "signal_sweep": None, **extra})
+                                "overrides": {"num_threads": 1, "epochs": 1}, "signal_sweep": None,
+                                "oof": None, **extra})
 
 
 def test_oof_configuration_is_validated(twin, tmp_path):
