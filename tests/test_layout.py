@@ -356,6 +356,8 @@ LAZY_IMPORTS = {
     ("pipeline", "infer"): "torch", ("pipeline", "models"): "torch", ("pipeline", "pretrain"): "torch",
     ("pipeline", "runs"): "torch", ("pipeline", "train"): "torch", ("pipeline", "slices"): "torch",
     ("pipeline", "twin"): "the twin generator (pydicom writer) only for sweep twins",
+    # check-manifest stays light (no pydicom) unless it checks the studies' DICOM headers
+    ("manifest", "dicom"): "pydicom only when check_manifest reads the DICOM headers of the study folders",
 }
 
 
