@@ -51,10 +51,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 
 import pydicom
 
@@ -120,15 +120,15 @@ def list_files(study_dir: str | os.PathLike) -> dict[str, tuple[int, int, int, i
                 if not os.path.exists(target) or not (target == root or target.startswith(root + os.sep)):
                     return False
             st = entry.stat()
-            if stat.S_ISDIR(st.st_mode):
+            if S_ISREG(st.st_mode):
+                out[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            elif S_ISDIR(st.st_mode):
                 real = os.path.realpath(entry.path)
                 if real in visited:
                     continue
                 visited.add(real)
                 if not visit(rel + "/", entry.path):
                     return False
-            elif stat.S_ISREG(st.st_mode):
-                out[rel] = _stat_fields(st)
             else:
                 return False
         return True
@@ -282,17 +282,23 @@ class PvpSeries:
     Attributes
     ----------
     files : tuple of Path
-        The series' files, in :func:`pdlib.dicom.find_series` order.
+        The series' files, in :func:`pdlib.dicom.find_series` order (made
+        on first use: a load served from the cache never needs them).
     digests : tuple of str
         sha256 of each file's bytes, same order.
     scanned : bool
         Whether the study folder was scanned (header reads) by this call.
     """
 
-    files: tuple[Path, ...]
+    study: Path
+    members: tuple[str, ...]
     digests: tuple[str, ...]
     scanned: bool
     _series: Series | None = field(default=None, repr=False)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(self.study / rel for rel in self.members)
 
     def series(self) -> Series:
         """The :class:`pdlib.dicom.Series`, for :func:`pdlib.dicom.read_series_hu`.
@@ -360,9 +366,5 @@ def pvp_series(study_dir: str | os.PathLike, *, cache_dir: str | os.PathLike, pa
             changed = True
     if changed:
         atomic.write_text(index_path(study, cache_dir), index.to_json())
-    files = tuple(study / rel for rel in members)
-    series = found[chosen] if found is not None else None
-    if series is not None and tuple(series.files) != files:  # pragma: no cover - same order by construction
-        series = None
-    return PvpSeries(files=files, digests=tuple(index.files[rel].digest for rel in members),
-                     scanned=found is not None, _series=series)
+    return PvpSeries(study=study, members=members, digests=tuple(index.files[rel].digest for rel in members),
+                     scanned=found is not None, _series=found[chosen] if found is not None else None)
