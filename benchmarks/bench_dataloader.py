@@ -5,7 +5,7 @@ The paper profile's data path (:mod:`pdlib.config`): slices stored at 256 px
 augmentation (:class:`pdlib.slices.Augment`: affine rotation, scaling and
 shift, horizontal flip), batches of 32, a DataLoader built as
 :func:`pdlib.train.run_member` builds it. The slices are random arrays of
-the stored size (the transforms' cost does not depend on the pixels), 16
+the stored size (the transforms' cost does not depend on the pixels), 20
 patients x 60 slices, held in memory as in training.
 
 Printed: images per second of the DataLoader with ``num_workers=0`` (the
@@ -69,7 +69,7 @@ def main() -> None:
     config = resolve_config("paper")
     rng = np.random.default_rng(0)
     patients = [PatientSlices(f"P{i:02d}", i % 2, rng.random((60, config.resize, config.resize), dtype=np.float32))
-                for i in range(16)]
+                for i in range(20)]
     dataset = SliceDataset(patients, crop=config.crop, train=True,
                            augment=Augment() if config.augment else Augment.none())
     pin = torch.cuda.is_available()
