@@ -39,9 +39,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from pdlib.arms import Member
-# Transition: pdlib.verdict, tests/test_train.py and tests/test_verdict.py still read distill.ARMS (issue 9:
-# their owners switch them to pdlib.arms); nothing else may import these names from here.
-from pdlib.arms import ARMS, Arm  # noqa: F401
 
 #: Default beta of equation 3. Han et al. 2025 do not report it; 0.1 is the
 #: usual magnitude (Szegedy et al. 2016 smooth with 0.1).

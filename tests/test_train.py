@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from pdlib import config as config_module
-from pdlib import distill, infer, runs, stats, train
+from pdlib import infer, runs, stats, train
+from pdlib.arms import ARMS
 from pdlib.slices import PatientSlices
 
 torch.set_num_threads(1)
@@ -283,7 +284,7 @@ def test_every_arm_resolves_to_models_of_each_profile():
     from pdlib import models
 
     for profile in ("smoke", "demo", "paper"):
-        for arm in distill.ARMS.values():
+        for arm in ARMS.values():
             for member in arm.members:
                 assert models.arch_for_profile(member.arch, profile=profile) in models.ARCHS[profile]
 

@@ -13,7 +13,7 @@ import yaml
 from scipy import stats as scipy_stats
 
 from pdlib import stats, verdict
-from pdlib.distill import ARMS
+from pdlib.arms import ARMS
 from pdlib.stats import DegenerateInputWarning
 from pdlib.verdict import Claim
 
