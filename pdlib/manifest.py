@@ -38,34 +38,7 @@ import pandas as pd
 import yaml
 
 from pdlib import paths, provenance
-
-#: Splits of the study: 112 training and 28 test patients (Han et al. 2025,
-#: "Data sets and study cohorts").
-SPLITS = ("train", "test")
-
-#: RECIST 1.1 category -> response group. GR (good response) = complete or
-#: partial response; PR (poor response) = stable or progressive disease
-#: (Han et al. 2025, "Conversion therapy protocols and response assessment").
-RECIST_TO_RESPONSE = {"CR": "GR", "PR": "GR", "SD": "PR", "PD": "PR"}
-
-#: Response groups; either may be declared the positive class.
-RESPONSES = ("GR", "PR")
-
-#: Allowed values of the categorical columns of ``patients.csv``. The clinical
-#: variables are those of Han et al. 2025, Table 1 (CEA <= 5.0 ng/ml and
-#: CA19-9 <= 35 U/ml are normal; stages of the 8th AJCC TNM system).
-CATEGORIES = {
-    "split": SPLITS,
-    "response": RESPONSES,
-    "recist": tuple(RECIST_TO_RESPONSE),
-    "sex": ("F", "M"),
-    "lauren": ("intestinal", "diffuse_mixed", "undifferentiated"),
-    "cea": ("normal", "elevated"),
-    "ca199": ("normal", "elevated"),
-    "ct_stage": ("T3", "T4a", "T4b"),
-    "cn_stage": ("N0-N1", "N2-N3"),
-    "cm_stage": ("M0", "M1"),
-}
+from pdlib.vocab import CATEGORIES, RECIST_TO_RESPONSE, RESPONSE_GROUPS, SPLITS
 
 #: Columns every ``patients.csv`` must have, in the documented order.
 REQUIRED_COLUMNS = (
@@ -380,8 +353,8 @@ def _read_yaml(folder: Path, problems: list[Problem]) -> dict:
         else:
             resolved[key] = value.strip()
     positive = resolved.get("positive_class")
-    if positive is not None and positive not in RESPONSES:
-        problem("positive_class", f"must be one of {', '.join(RESPONSES)}, got {positive!r}")
+    if positive is not None and positive not in RESPONSE_GROUPS:
+        problem("positive_class", f"must be one of {', '.join(RESPONSE_GROUPS)}, got {positive!r}")
     for key in ("patients", "readers"):
         name = resolved.get(key)
         if name is not None and (PurePath(name).name != name or name in {".", ".."}):
@@ -449,7 +422,7 @@ def _check_patients(header, rows, problems, *, data_root: Path | None) -> list[t
             elif not AGE_RANGE[0] <= int(age) <= AGE_RANGE[1]:
                 problem(line, "age", f"{age} is outside {AGE_RANGE[0]}-{AGE_RANGE[1]} years")
         recist, response = row.get("recist", ""), row.get("response", "")
-        if recist in RECIST_TO_RESPONSE and response in RESPONSES and RECIST_TO_RESPONSE[recist] != response:
+        if recist in RECIST_TO_RESPONSE and response in RESPONSE_GROUPS and RECIST_TO_RESPONSE[recist] != response:
             expected = RECIST_TO_RESPONSE[recist]
             problem(line, "response", f"{response} disagrees with RECIST {recist} (which is {expected})")
         bounds = {}
@@ -600,15 +573,15 @@ def _check_readers(header, rows, problems, *, splits: dict[str, str] | None, dup
                     f"patient {pid} is in the {splits[pid]} split; reader calls are for test patients only")
         if not reader:
             problem(line, "reader", "is empty")
-        elif reader in RESPONSES or reader in (splits or {}):
-            what = "a call" if reader in RESPONSES else "a patient id"
+        elif reader in RESPONSE_GROUPS or reader in (splits or {}):
+            what = "a call" if reader in RESPONSE_GROUPS else "a patient id"
             problem(line, "reader", f"{reader!r} is {what}, not a reader label (are the columns in the order "
                                     f"{', '.join(READER_COLUMNS)}?)")
         elif not _READER.match(reader):
             problem(line, "reader", f"{reader!r} is not a reader label (a letter, then letters, digits, '_' or '-', "
                                     "at most 32 characters, e.g. C3)")
-        if call not in RESPONSES:
-            problem(line, "call", f"{call!r} is not one of {', '.join(RESPONSES)}")
+        if call not in RESPONSE_GROUPS:
+            problem(line, "call", f"{call!r} is not one of {', '.join(RESPONSE_GROUPS)}")
         if (pid, reader) in seen:
             problem(line, "", f"duplicate call of reader {reader} on patient {pid} (also line {seen[pid, reader]})")
         else:
@@ -704,9 +677,9 @@ def check_manifest(manifest_dir: str | Path, *, check_files: bool = True, check_
         Empty when the manifest is valid. Checked: ``manifest.yaml`` keys
         (with their line numbers; also keys given twice); the encoding of the
         files (:func:`decode_text`); missing or unknown columns; values
-        outside the enumerations of :data:`CATEGORIES`; non-integer or
+        outside the enumerations of :data:`pdlib.vocab.CATEGORIES`; non-integer or
         implausible ages and slice indices; ``first_slice > last_slice``;
-        response disagreeing with RECIST (:data:`RECIST_TO_RESPONSE`);
+        response disagreeing with RECIST (:data:`pdlib.vocab.RECIST_TO_RESPONSE`);
         duplicate patient ids, patients or study folders in both splits;
         ``study_dir`` of ``.``, outside ``data_root`` (also through a
         symbolic link), missing, or nested in another study; the DICOM
@@ -778,7 +751,7 @@ def _summary(manifest: Manifest) -> str:
     parts = []
     for split in SPLITS:
         sub = table[table["split"] == split]
-        groups = ", ".join(f"{g} {int((sub['response'] == g).sum())}" for g in RESPONSES)
+        groups = ", ".join(f"{g} {int((sub['response'] == g).sum())}" for g in RESPONSE_GROUPS)
         parts.append(f"{split} {len(sub)} ({groups})")
     readers = manifest.readers
     reader_text = (

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
-import yaml
 
 from pdlib import paths
 from pdlib.vocab import RESPONSE_GROUPS, SPLITS
@@ -84,12 +83,7 @@ def load_paper_numbers(path: str | Path | None = None) -> dict:
         Naming the file when it is missing, not YAML, or not a mapping.
     """
     path = Path(path) if path is not None else PAPER_NUMBERS
-    try:
-        numbers = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"paper numbers file not found: {path}") from None
-    except yaml.YAMLError as err:
-        raise ValueError(f"paper numbers file {path} is not valid YAML: {err}") from None
+    numbers = paths.read_yaml(path, what="paper numbers")
     if not isinstance(numbers, dict):
         raise ValueError(f"paper numbers file {path} must hold a mapping at the top level")
     return numbers
@@ -170,8 +164,7 @@ def table1(numbers: Mapping | None = None) -> pd.DataFrame:
 
 def load_table1_reading() -> dict:
     """``pdlib/data/table1.yaml``: ``cells``, ``corrections``, ``readers`` and ``recist_shares``."""
-    with open(TABLE1_READING, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    return paths.read_yaml(TABLE1_READING, what="Table 1 reading")
 
 
 def table1_corrections() -> pd.DataFrame:

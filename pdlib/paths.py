@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
 #: Repository root (the folder holding ``pyproject.toml``) for an editable
 #: install; the current directory otherwise.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +82,20 @@ def oof_fold_dir(out_dir: str | os.PathLike, *, n_folds: int, fold: int) -> Path
     the member keys of the full-data chain inside it.
     """
     return Path(out_dir) / "oof" / f"k{int(n_folds)}-fold{int(fold)}"
+
+
+def read_yaml(path: str | os.PathLike, *, what: str):
+    """The YAML document of a data file (``what`` names it in errors).
+
+    Raises
+    ------
+    ValueError
+        Naming the file when it is missing or not valid YAML.
+    """
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{what} file not found: {path}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{what} file {path} is not valid YAML: {err}") from None

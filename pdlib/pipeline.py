@@ -668,7 +668,7 @@ def run_member(target: Target, *, study: Study) -> None:
         recorded = json.loads((folder / "config.json").read_text()).get("provenance", {})
     except (OSError, ValueError):
         pass
-    force = bool(recorded) and recorded.get("code_hash") != train.training_code_hash()
+    force = bool(recorded) and recorded.get("code_hash") != provenance.training_code_hash()
     member = members_of_key(key)[-1]
     arch = models.arch_for_profile(member.arch, profile=config.profile)
     init_weights = pretrain.starting_weights(arch, config=config,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdlib import infer, models, train
+from pdlib import infer, models, provenance, train
 from pdlib.config import TrainConfig
 from pdlib.manifest import load_manifest
 from pdlib.slices import PatientSlices, load_cohort
@@ -133,7 +133,7 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
         raise FileNotFoundError(f"{twin_dir} is not a digital twin (no twin.json); generate one with "
                                 "`python -m pdlib twin --out DIR --seed N`")
     key = {"twin": json.loads(twin_json.read_text()), "arch": arch, "pretext": run.result_dict(),
-           "code_hash": train.training_code_hash()}
+           "code_hash": provenance.training_code_hash()}
     path, key_path = out_dir / f"{arch}.pt", out_dir / f"{arch}.json"
     if path.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
         return path

@@ -271,6 +271,21 @@ def combine(digests: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(dict(digests), sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: Where the training code starts: a member's weights depend on this module's
+#: import closure (the run record of every member carries its digest).
+TRAINING_ROOT = "pdlib.train"
+
+
+def training_code_hash(package_dir: str | Path | None = None) -> str:
+    """Digest of the training code: the import closure of :data:`TRAINING_ROOT` and the data it reads.
+
+    Figures, statistics and report code are outside it, so changing them
+    never retrains a member or a pretext run; chapters print it to say which
+    code trained the models they show.
+    """
+    return combine(module_code_digests([TRAINING_ROOT], package_dir))
+
+
 def code_hash(package_dir: str | Path | None = None) -> str:
     """Combined :func:`source_hash` of every module of ``pdlib`` that can change a result.
 

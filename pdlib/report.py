@@ -304,11 +304,12 @@ def run_statement(*, config_name: str, profile: str, manifest_dir: str | os.Path
     seeds = list(seeds)
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
     changed = f" with {', '.join(f'`{k}={v}`' for k, v in sorted((overrides or {}).items()))}" if overrides else ""
-    stamp = provenance.git_commit()
+    training = provenance.training_code_hash()
     return (f"The numbers on this page were produced by the study configuration **{config_name}** "
             f"(training profile **{profile}**{changed}, {seed_text}) on the cohort **{manifest.name}** "
             f"({int(counts.get('train', 0))} training and {int(counts.get('test', 0))} test patients), "
-            f"with pdlib {pdlib.__version__} at commit `{stamp}`, code hash `{provenance.code_hash()}`.")
+            f"with pdlib {pdlib.__version__}; the models were trained by training code `{training}` "
+            "(the digest of `pdlib.train` and what it imports, recorded in each member's stamp).")
 
 
 # --------------------------------------------------------------------------- the cohort (chapter 1)

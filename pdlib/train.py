@@ -510,17 +510,8 @@ def _init_weights_record(path: Path) -> dict:
     return {"file": path.name, "fingerprint": models.weights_fingerprint(path)}
 
 
-def training_code_hash() -> str:
-    """Digest of the code a training reaches: this module's import closure (:mod:`pdlib.provenance`).
-
-    Figures, statistics and report code are outside it, so changing them
-    never retrains a member or a pretext run.
-    """
-    return provenance.combine(provenance.module_code_digests([__name__]))
-
-
 def _provenance() -> dict:
-    return {"pdlib_version": pdlib.__version__, "code_hash": training_code_hash(),
+    return {"pdlib_version": pdlib.__version__, "code_hash": provenance.training_code_hash(),
             "git_commit": provenance.git_commit()}
 
 

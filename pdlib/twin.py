@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import io
 import json
 import math
@@ -1165,11 +1164,13 @@ def make_manifest_tables(*, n_patients: int = DEFAULT_N_PATIENTS, n_slices: int 
 
 
 def code_hash() -> str:
-    """Hash of the generator's code (twin, phantom, table1.yaml); a twin made by other code is stale."""
-    here = Path(__file__).resolve().parent
-    parts = [provenance.source_hash(here / "twin.py"), provenance.source_hash(here / "phantom.py"),
-             (paths.PACKAGE_DATA / "table1.yaml").read_bytes().hex()]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    """Hash of the generator's code: this module's import closure and the package data it reads.
+
+    (:func:`pdlib.provenance.module_code_digests`: the phantom, the paper's
+    Table 1 reading, the statistics of the oracle AUC, ...). A twin made by
+    other code is stale.
+    """
+    return provenance.combine(provenance.module_code_digests([__name__]))
 
 
 def generate_twin(out_dir, *, n_patients: int = DEFAULT_N_PATIENTS, matrix: int = DEFAULT_MATRIX,

@@ -68,7 +68,6 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats as _scipy_stats
 
 from pdlib import paths, stats
@@ -899,12 +898,7 @@ def load_claims(path: str | Path | None = None, *, arms: Iterable[str] | None = 
         does not exist; the message names the file and the claim.
     """
     path = Path(path) if path is not None else CLAIMS_FILE
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"claims file not found: {path}") from None
-    except yaml.YAMLError as err:
-        raise ValueError(f"claims file {path} is not valid YAML: {err}") from None
+    document = paths.read_yaml(path, what="claims")
     if not isinstance(document, Mapping) or not isinstance(document.get("claims"), list):
         raise ValueError(f"claims file {path} must hold a mapping with a list under 'claims'")
     claims = [_claim_from_entry(entry, str(path)) for entry in document["claims"]]
