@@ -294,6 +294,7 @@ class PvpSeries:
     members: tuple[str, ...]
     digests: tuple[str, ...]
     scanned: bool
+    patient: str | None = None
     _series: Series | None = field(default=None, repr=False)
 
     @property
@@ -308,7 +309,12 @@ class PvpSeries:
         only header read, and only when the series is decoded).
         """
         if self._series is None:
-            ds = pydicom.dcmread(self.files[0], stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            first = self.files[0]
+            try:
+                ds = pydicom.dcmread(first, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            except Exception as err:  # pydicom raises many types on corrupt input
+                raise DicomInputError(f"cannot be read as DICOM ({type(err).__name__}: {err})",
+                                      patient=self.patient, path=first) from err
             self._series = Series(series_uid=str(ds.get("SeriesInstanceUID", "")).strip(), files=self.files)
         return self._series
 
@@ -367,4 +373,5 @@ def pvp_series(study_dir: str | os.PathLike, *, cache_dir: str | os.PathLike, pa
     if changed:
         atomic.write_text(index_path(study, cache_dir), index.to_json())
     return PvpSeries(study=study, members=members, digests=tuple(index.files[rel].digest for rel in members),
-                     scanned=found is not None, _series=found[chosen] if found is not None else None)
+                     scanned=found is not None, patient=patient,
+                     _series=found[chosen] if found is not None else None)

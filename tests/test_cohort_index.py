@@ -190,3 +190,16 @@ def test_folders_reached_through_links_are_indexed_as_find_series_walks_them(tin
     (study / "b_link").symlink_to(tmp_path)  # out of the study: the scan reports it
     with pytest.raises(DicomInputError, match="outside the study folder"):
         ci.pvp_series(study, cache_dir=cache, patient="P001")
+
+
+def test_a_new_parameter_decodes_the_indexed_series_without_a_scan(tiny_cohort, tmp_path):
+    manifest = load_manifest(tiny_cohort)
+    cache = tmp_path / "cache"
+    _trusted_cache(manifest, cache)
+    study = manifest.study_path("P002")
+    pvp = ci.pvp_series(study, cache_dir=cache, patient="P002")
+    assert not pvp.scanned
+    assert pvp.series().series_uid == choose_pvp(find_series(study), patient="P002").series_uid
+    half = ps.load_patient_slices(manifest, "P002", resize=SIZE // 2, cache_dir=cache).slices
+    fresh = ps.load_patient_slices(manifest, "P002", resize=SIZE // 2, cache_dir=tmp_path / "fresh").slices
+    np.testing.assert_array_equal(half, fresh)
