@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 import pdlib
-from pdlib import paper, provenance, stats
+from pdlib import diagnostics, paper, provenance, stats
 from pdlib.arms import ARMS, final_member, study_members, teacher_arm
 from pdlib.manifest import Manifest, load_manifest
 from pdlib.paths import member_dir
@@ -294,6 +294,63 @@ def chapter_learning_statement(results_dir: str | os.PathLike, long: pd.DataFram
         return NO_ARM_TEXT
     chance = chance_tests(results_dir, list(dict.fromkeys(long["arm"])), seed=seed)
     return learning_statement(long, chance=chance, twin_dir=twin_dir) or NO_ARM_TEXT
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def arm_health(results_dir: str | os.PathLike, arms: Sequence[str], *, seed: int) -> pd.DataFrame:
+    """Arms whose final member a rule of :mod:`pdlib.diagnostics` flags.
+
+    Returns
+    -------
+    DataFrame
+        ``arm, label, flags`` (the rules' labels joined by ``"; "``) and
+        ``reasons`` (their sentences), one row per flagged arm in the order
+        of ``arms``; empty when no rule fires.
+    """
+    rows = []
+    for arm in arms:
+        flags = diagnostics.member_flags(arm_dir(results_dir, arm, seed=seed))
+        if flags:
+            rows.append({"arm": arm, "label": ARMS[arm].label, "flags": "; ".join(f.label for f in flags),
+                         "reasons": "; ".join(f.message for f in flags)})
+    return pd.DataFrame(rows, columns=["arm", "label", "flags", "reasons"])
+
+
+def data_quality_notes(results_dir: str | os.PathLike, arms: Sequence[str], *, seed: int) -> list[str]:
+    """The data-quality notes of the members behind ``arms`` (``summary.json``), each once, in order."""
+    notes: dict[str, None] = {}
+    for key in study_members(arms):
+        summary = member_dir(results_dir, seed, key) / "summary.json"
+        if summary.is_file():
+            notes.update(dict.fromkeys(json.loads(summary.read_text()).get("data_quality") or []))
+    return list(notes)
+
+
+def health_statement(results_dir: str | os.PathLike, arms: Sequence[str], *, seed: int) -> str:
+    """Markdown: which arms failed by the rules of :mod:`pdlib.diagnostics`, and the data-quality notes."""
+    if not arms:
+        return NO_ARM_TEXT
+    health = arm_health(results_dir, arms, seed=seed)
+    rules = ", ".join(diagnostics.RULES.values())
+    if health.empty:
+        text = (f"None of the {_plural(len(arms), 'arm', 'arms')} is flagged by the rules for failed or "
+                f"degenerate models ({rules}; `pdlib.diagnostics`).")
+    else:
+        listed = "; ".join(f"{row.label} ({row.flags})" for row in health.itertuples())
+        text = (f"{_plural(len(health), 'arm is', 'arms are')} flagged by the rules for failed or degenerate "
+                f"models ({rules}; `pdlib.diagnostics`): {listed}. Their numbers are shown but describe a model "
+                "that did not learn what it is scored on.")
+    notes = data_quality_notes(results_dir, arms, seed=seed)
+    if notes:
+        text += (f"\n\nData quality: {_plural(len(notes), 'note', 'notes')} from the training runs "
+                 "(legal input that departs from what the paper computed):\n\n"
+                 + "\n".join(f"- {note}" for note in notes))
+    else:
+        text += "\n\nData quality: no training run reported a departure from what the paper computed."
+    return text
 
 
 def run_statement(*, config_name: str, profile: str, manifest_dir: str | os.PathLike, seeds: Sequence[int],

@@ -366,3 +366,40 @@ def test_sweep_results_and_statements(run):
     assert summary["seeds"].iloc[0] == 2 and summary["test_auc"].iloc[0] == pytest.approx(results["value"].mean())
     assert report.sweep_statement(sweep) == ("The sweep trained 1 arms with 2 seed(s) on 1 twins (signal strengths "
                                              "[3.0], cohort sizes [22]).")
+
+
+# --------------------------------------------------------------------------- model health and data quality
+
+
+def _healthy(folder) -> None:
+    """Training scores that separate the classes, test scores that mostly do."""
+    table = pd.read_csv(folder / "patient_predictions.csv", dtype={"patient_id": str})
+    noise = np.where(table["split"] == "train", 0.0, np.linspace(-0.3, 0.3, len(table)))
+    table.assign(score=np.clip(0.25 + 0.5 * table["label"] + noise, 0, 1)).to_csv(
+        folder / "patient_predictions.csv", index=False)
+
+
+def test_health_statement_flags_failed_arms_and_lists_data_quality_notes(run, tmp_path):
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(run["results"], results)
+    for key in ("b7", "b7--b7mn--b7mn"):
+        _healthy(results / "seed0" / key)
+    arms = ["efficientnet_b7", "pd_b7"]
+    text = report.health_statement(results, arms, seed=0)
+    assert text.startswith("None of the 2 arms is flagged") and "no training run reported" in text
+    # a constant model and a data-quality note, written as a member would
+    folder = results / "seed0" / "b7"
+    table = pd.read_csv(folder / "patient_predictions.csv", dtype={"patient_id": str}).assign(score=0.3)
+    table.to_csv(folder / "patient_predictions.csv", index=False)
+    note = "patient TE01 (test) has 7 slice(s), fewer than the 10 averaged into the patient score"
+    (folder / "summary.json").write_text(json.dumps({"status": "complete", "data_quality": [note]}))
+    health = report.arm_health(results, arms, seed=0)
+    assert list(health["arm"]) == ["efficientnet_b7"] and health["flags"].iloc[0] == "constant scores"
+    text = report.health_statement(results, arms, seed=0)
+    assert text.startswith("1 arm is flagged") and f"{ARMS['efficientnet_b7'].label} (constant scores)" in text
+    assert "Data quality: 1 note from the training runs" in text and f"- {note}" in text
+    # pd_b7 shares the b7 member: its note is listed once
+    assert report.data_quality_notes(results, arms, seed=0) == [note]
+    assert report.health_statement(results, [], seed=0) == report.NO_ARM_TEXT
