@@ -111,6 +111,16 @@ CHAPTER_NAMES = tuple(name for name, _, _ in CHAPTERS)
 #: Folder (under ``book_runs``) of the per-arm baseline pages.
 BASELINE_FOLDER = "baselines"
 
+#: Baseline arms in the order of Table 2 of the paper (the order of
+#: :data:`pdlib.arms.ARMS`); a page's file name starts with its position, so
+#: the book lists the pages in the paper's order.
+BASELINE_ORDER = tuple(a for a in ARMS if arm_group(a) == "baseline")
+
+
+def baseline_page(arm: str) -> str:
+    """File name of an arm's baseline page: ``<position in Table 2>_<arm>.ipynb`` (``01_resnet50.ipynb``)."""
+    return f"{BASELINE_ORDER.index(arm) + 1:02d}_{arm}.ipynb"
+
 
 # --------------------------------------------------------------------------- the study
 
@@ -444,7 +454,7 @@ def plan(study: Study) -> dict[str, Target]:
         if name == "02_baseline":
             for arm in groups["baseline"]:
                 t = Target(id=f"runs/{BASELINE_FOLDER}/{arm}", kind="notebook",
-                           output=Path(study.book_runs) / BASELINE_FOLDER / f"{arm}.ipynb",
+                           output=Path(study.book_runs) / BASELINE_FOLDER / baseline_page(arm),
                            parameters={**common, "arm": arm}, inputs=needs([arm], first),
                            template=templates / template, manifest=study.manifest)
                 targets[t.id] = t
@@ -699,12 +709,18 @@ def train_member_target(target: Target, targets: Mapping[str, Target], *, study:
     return atomic.write_text(target.output, json.dumps(make_target_stamp(target, targets), indent=2) + "\n")
 
 
+#: Placeholder in a per-arm template's text for the arm's label (:attr:`pdlib.arms.Arm.label`).
+ARM_LABEL = "{{arm_label}}"
+
+
 def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_name: str = "python3",
                      cwd: str | os.PathLike | None = None) -> Path:
     """Execute a chapter template with papermill into the book, stamped.
 
     Every code cell of the executed copy is tagged ``hide-input`` (the
-    papermill parameters cell included), the stamp goes into
+    papermill parameters cell included), :data:`ARM_LABEL` in the text of a
+    per-arm page becomes the arm's label (so each page has its own title),
+    the stamp goes into
     ``metadata.pdlib`` and the notebook is written atomically, so a failed run
     never leaves a half-written chapter.
     """
@@ -719,7 +735,10 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
         )
         nb = nbformat.read(str(tmp), as_version=4)
         nb.cells = [c for c in nb.cells if not _overridden_defaults(c, target.parameters)]
+        arm = target.parameters.get("arm")
         for cell in nb.cells:
+            if cell.cell_type == "markdown" and arm in ARMS:
+                cell.source = cell.source.replace(ARM_LABEL, ARMS[arm].label)
             if cell.cell_type == "code":
                 tags = cell.metadata.setdefault("tags", [])
                 if "hide-input" not in tags:
@@ -813,7 +832,7 @@ def write_baselines_index(path: str | os.PathLike, arms: Sequence[str]) -> Path:
     lines = ["# Baselines", "",
              "One page per baseline arm of Table 2 of Han et al. 2025: the model trained alone, with "
              "label-smoothed cross entropy, its training curve and its training and test metrics.", ""]
-    lines += [f"- {ARMS[a].label} ({len(ARMS[a].members)} model): [{a}]({BASELINE_FOLDER}/{a}.ipynb)" for a in arms]
+    lines += [f"- [{ARMS[a].label}]({BASELINE_FOLDER}/{baseline_page(a)})" for a in arms]
     return atomic.write_text(path, "\n".join(lines) + "\n")
 
 

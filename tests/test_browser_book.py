@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from pdlib import pipeline
+
 from test_book import PROSE_PAGES, committed_book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +44,8 @@ SCREENSHOTS = ROOT / "test-output" / "screenshots" / "book"
 #: Browser window, in CSS pixels.
 VIEWPORT = (1280, 900)
 
-_BASELINES = tuple(f"runs/baselines/{arm}.html" for arm in (
-    "densenet121", "densenet201", "efficientnet_b0", "efficientnet_b3", "efficientnet_b7", "hybrid",
-    "resnet101", "resnet50", "resnet50_3d", "resnext101", "vgg11", "vgg16"))
+_BASELINES = tuple(f"runs/baselines/{Path(pipeline.baseline_page(arm)).stem}.html"
+                   for arm in pipeline.BASELINE_ORDER)
 
 #: Pages of the committed reference run that break a rule, measured on the
 #: run committed before the chapter templates of issue 12 were restructured.
