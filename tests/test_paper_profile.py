@@ -283,3 +283,117 @@ def test_one_weights_fingerprint_for_models_mappings_and_files(tmp_path):
     with torch.no_grad():
         model.classifier.bias.add_(1.0)
     assert models.weights_fingerprint(model) != digest
+
+
+# --------------------------------------------------------------------------- CPU rehearsal
+
+
+@pytest.mark.slow
+def test_cpu_rehearsal_of_the_paper_profile(tmp_path, monkeypatch):
+    """``workflow/config/paper_rehearsal.yaml`` through Snakemake and papermill, on a tiny twin.
+
+    Paper architectures at 256 -> 224 from (random) ImageNet-layout weights
+    in a PDLIB_WEIGHTS folder: B7, the 3D ResNet-50 and the hybrid as
+    baselines, KD B7 and the three members of PD B7, whose teachers the
+    pipeline reloads from disk; the chapters that load members run too.
+    """
+    import json
+    import time
+
+    import nbformat
+    import pandas as pd
+    from test_pipeline import _snakemake
+
+    from pdlib import pipeline
+    from pdlib.manifest import load_manifest
+    from pdlib.slices import load_cohort
+    from pdlib.twin import generate_twin
+
+    generate_twin(tmp_path / "twin", n_patients=8, matrix=64, n_slices=12, signal_strength=3.0)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    _random_imagenet_file("tf_efficientnet_b7.ra_in1k", weights)
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
+    study = {"profile": "paper_rehearsal", "manifest": str(tmp_path / "twin" / "manifest"),
+             "twin": str(tmp_path / "twin"), "results": str(tmp_path / "results"),
+             "book_runs": str(tmp_path / "book_runs"), "cache": str(tmp_path / "cache")}
+    started = time.perf_counter()
+    run = _snakemake(tmp_path, study)
+    print(f"paper rehearsal: snakemake wall time {time.perf_counter() - started:.0f} s")
+    assert run.returncode == 0, f"snakemake failed:\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
+
+    targets = pipeline.plan(pipeline.load_study(study))
+    members = sorted(t.id.rsplit("/", 1)[-1] for t in targets.values() if t.kind == "member")
+    assert members == ["b7", "b7--b7", "b7--b7mn", "b7--b7mn--b7mn", "hybrid_b7", "r50_3d"]
+    results = tmp_path / "results" / "seed0"
+    for key in members:
+        summary = json.loads((results / key / "summary.json").read_text())
+        assert summary["status"] == "complete", key
+        checkpoint = torch.load(results / key / "checkpoint.pt", map_location="cpu", weights_only=True)
+        args = checkpoint["model_args"]
+        if key != "r50_3d":  # ImageNet weights: the TF-ported EfficientNet and its normalisation
+            assert args["pretrained"] and args["build"]["timm_name"] == "tf_efficientnet_b7.ra_in1k"
+            assert args["input_norm"]["source"] == "tf_efficientnet_b7.ra_in1k"
+        else:
+            assert not args["pretrained"] and args["input_norm"] == models.IDENTITY_NORM
+    # the teacher a student learnt from is the trained member, as reloaded from disk
+    for student, teacher in (("b7--b7", "b7"), ("b7--b7mn--b7mn", "b7--b7mn")):
+        recorded = json.loads((results / student / "config.json").read_text())["teacher_weights"]
+        assert recorded == models.weights_fingerprint(infer.load_member(results / teacher))
+    # and a reloaded member scores every patient exactly as it did when trained
+    manifest = load_manifest(tmp_path / "twin" / "manifest")
+    patients = [p for split in ("train", "test")
+                for p in load_cohort(manifest, split=split, resize=256, cache_dir=tmp_path / "cache")]
+    _, table = infer.predict_patients(infer.load_member(results / "b7--b7mn--b7mn"), patients,
+                                      arch="efficientnet_b7", crop=224, batch_size=32)
+    saved = pd.read_csv(results / "b7--b7mn--b7mn" / "patient_predictions.csv", dtype={"patient_id": str},
+                        float_precision="round_trip")
+    assert table["score"].tolist() == saved["score"].tolist()
+    for target in (t for t in targets.values() if t.kind == "notebook"):
+        nb = nbformat.read(str(target.output), as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{target.id}: {errors[0]}"
+
+
+# --------------------------------------------------------------------------- the GPU script, CPU-safe parts
+
+
+def _gpu_check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_paper_check.py"), "--work",
+                           str(tmp_path / "work"), *args], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT / "benchmarks")
+
+
+def test_gpu_paper_check_plans_and_refuses_unknown_checks(tmp_path):
+    import json
+
+    run = _gpu_check(tmp_path, "--dry-run", "--out", str(tmp_path / "plan.json"))
+    assert run.returncode == 0, run.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())["plan"]
+    assert plan["scale"] == "paper" and (plan["size"], plan["resize"], plan["batch"]) == (224, 256, 32)
+    assert plan["amp"] and plan["channels_last"] and plan["epochs"] == 2
+    assert plan["checks"] == ["throughput", "kd_step", "memory", "pd_chain"]
+    run = _gpu_check(tmp_path, "--dry-run", "--checks", "throughput,speed")
+    assert run.returncode == 2 and "unknown check" in run.stderr
+
+
+def test_gpu_paper_check_runs_tiny_on_the_cpu_and_writes_one_results_file(tmp_path):
+    import json
+
+    out = tmp_path / "check.json"
+    run = _gpu_check(tmp_path, "--tiny", "--device", "cpu", "--out", str(out))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    results = json.loads(out.read_text())
+    checks = results["checks"]
+    assert set(checks) == {"throughput", "kd_step", "memory", "pd_chain"}
+    assert not [name for name, c in checks.items() if "error" in c]
+    for name in ("efficientnet_b0", "efficientnet_b3", "efficientnet_b7"):
+        entry = checks["throughput"]["result"][name]
+        assert entry["ratio"] > 0 and entry["goal"] == 0.95
+    assert set(checks["kd_step"]["result"]) == {"efficientnet_b7->efficientnet_b7", "efficientnet_b7->efficientnet_b3"}
+    assert len(checks["memory"]["result"]) == len(models.PAPER_ARCHS) + 1
+    assert not [k for k, v in checks["memory"]["result"].items() if "error" in v]
+    chain = checks["pd_chain"]["result"]
+    assert [m["member"] for m in chain["members"]] == ["b7", "b7--b7mn", "b7--b7mn--b7mn"]
+    assert chain["round_trip_ok"]
