@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from pdlib import atomic, models
+from pdlib.slices import SliceDataset, resample_depth
 
 #: Patient score = mean of this many highest slice probabilities (Han et al.
 #: 2025, "Model testing and statistical analysis").
@@ -116,8 +117,6 @@ def predict_slices(model: nn.Module, patients: Sequence, *, crop: int, batch_siz
     slice_index : ndarray of shape (n_slices,), int
         Position of each slice in its patient's stack.
     """
-    from pdlib.slices import SliceDataset
-
     device = torch.device(device)
     dataset = SliceDataset(patients, crop=crop, train=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
@@ -157,8 +156,6 @@ def predict_volumes(model: nn.Module, patients: Sequence, *, depth: int, crop: i
     -------
     ndarray of shape (n_patients,), float64
     """
-    from pdlib.slices import resample_depth
-
     device = torch.device(device)
     model.eval()
     probs = []

@@ -136,6 +136,8 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from pdlib import atomic
+
 #: Architectures of the paper (Table 2), the names a profile's scale suffix is added to.
 PAPER_ARCHS = (
     "resnet50",
@@ -928,8 +930,6 @@ def fetch_weights(profile: str, out_dir: str | os.PathLike, *, source: str | os.
     PretrainedWeightsUnavailable
         A weight set can be found neither in ``source`` nor on the hub (named).
     """
-    from pdlib import atomic
-
     names = profile_weights(profile)
     if archs is not None:
         wanted = {PRETRAINED_WEIGHTS[split_arch(a)[0]] for a in archs if has_pretrained(a)}
