@@ -1,7 +1,8 @@
 """The paper profile on one GPU: step throughput, distillation cost, memory, a PD chain, one results file.
 
-Four checks, each written into one JSON file (``--out``, atomically, also
-when a check fails: its entry then holds the error):
+Four checks, in the order they run, each written into one JSON file
+(``--out``, atomically, rewritten after every check so that a timeout keeps
+what was measured; a failed check's entry holds its error):
 
 1. ``throughput``: training-step throughput of pdlib (:func:`pdlib.train.train_batch`
    on a teacher-less :class:`pdlib.distill.TrainStep`, ImageNet-weight model
@@ -11,13 +12,13 @@ when a check fails: its entry then holds the error):
    crop (224). Goal: ratio pdlib / bare >= 0.95.
 2. ``kd_step``: a KD student step against a plain student step plus one
    teacher forward pass (B7 -> B7, B7 -> B3). Goal: time ratio <= 1.05.
-3. ``memory``: peak GPU memory of two training steps of every paper
-   architecture at the paper's batch (3D arm: ``volume_batch_size`` volumes
-   of ``volume_depth`` slices), and of the KD B7 step.
-4. ``pd_chain``: the B7 PD chain (teacher and two noisy students) trained for
+3. ``pd_chain``: the B7 PD chain (teacher and two noisy students) trained for
    two epochs with the paper profile on a digital twin at 256 -> 224, each
    teacher reloaded from disk as the pipeline does; for every member the
    reloaded model must score the test slices exactly as the trained one.
+4. ``memory``: peak GPU memory of two training steps of every paper
+   architecture at the paper's batch (3D arm: ``volume_batch_size`` volumes
+   of ``volume_depth`` slices), and of the KD B7 step.
 
 The machine is assumed offline: unless ``PDLIB_WEIGHTS`` names a folder of
 real ImageNet weight files (``python -m pdlib fetch-weights``), random weights
@@ -63,14 +64,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="smoke-scale models, tiny twin, one round (CPU test)")
     parser.add_argument("--dry-run", action="store_true", help="write the plan only")
-    parser.add_argument("--checks", default="throughput,kd_step,memory,pd_chain",
+    parser.add_argument("--checks", default="throughput,kd_step,pd_chain,memory",
                         help="comma-separated subset of the checks")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each PD member")
     args = parser.parse_args(argv)
     args.checks = [c.strip() for c in args.checks.split(",") if c.strip()]
-    unknown = sorted(set(args.checks) - {"throughput", "kd_step", "memory", "pd_chain"})
+    unknown = sorted(set(args.checks) - {"throughput", "kd_step", "pd_chain", "memory"})
     if unknown:
         parser.error(f"unknown check(s) {unknown}")
     if args.tiny:
@@ -292,7 +293,7 @@ def check_pd_chain(p: dict, device: str, *, work: Path, twin: Path | None, epoch
         from pdlib.twin import generate_twin
 
         sizes = dict(n_patients=8, matrix=64, n_slices=12) if p["scale"] == "smoke" else {}
-        generate_twin(twin, **sizes)
+        generate_twin(twin, n_jobs=max(1, min(8, (os.cpu_count() or 2) - 1)), **sizes)
     overrides = dict(epochs=epochs, device=device, progress="log")
     if p["scale"] == "smoke":
         overrides.update(resize=p["resize"], crop=p["size"], batch_size=p["batch"], amp=False, channels_last=False,

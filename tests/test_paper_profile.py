@@ -373,7 +373,7 @@ def test_gpu_paper_check_plans_and_refuses_unknown_checks(tmp_path):
     plan = json.loads((tmp_path / "plan.json").read_text())["plan"]
     assert plan["scale"] == "paper" and (plan["size"], plan["resize"], plan["batch"]) == (224, 256, 32)
     assert plan["amp"] and plan["channels_last"] and plan["epochs"] == 2
-    assert plan["checks"] == ["throughput", "kd_step", "memory", "pd_chain"]
+    assert plan["checks"] == ["throughput", "kd_step", "pd_chain", "memory"]
     run = _gpu_check(tmp_path, "--dry-run", "--checks", "throughput,speed")
     assert run.returncode == 2 and "unknown check" in run.stderr
 
