@@ -153,6 +153,7 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 
 
 def test_pretrained_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.delenv(models.WEIGHTS_ENV, raising=False)  # the hub path, not a weights folder
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(models.PretrainedWeightsUnavailable, match="tf_efficientnet_b7.ra_in1k.*HF_HUB_OFFLINE"):
@@ -160,6 +161,7 @@ def test_pretrained_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatc
 
 
 def test_pretrained_with_unreachable_hub_fails_fast(tmp_path, monkeypatch):
+    monkeypatch.delenv(models.WEIGHTS_ENV, raising=False)  # the hub path, not a weights folder
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
@@ -180,3 +182,19 @@ def test_pretrained_is_refused_where_no_hub_weights_exist(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert models.has_pretrained("efficientnet_b7") and not models.has_pretrained("resnet50_3d")
+
+
+def test_a_rebuild_that_differs_from_the_record_is_refused():
+    model = models.create_model("efficientnet_b0_smoke")
+    assert model.pdlib_args["build"] == {"timm_name": None, "padding": "symmetric", "norm_eps": [1e-05],
+                                         "stem_in_chans": 1}
+    args = {**model.pdlib_args, "build": {**model.pdlib_args["build"], "padding": "tf_same"}}
+    with pytest.raises(ValueError, match="differs from the recorded one"):
+        models.model_from_args(args)
+    # records written before builds were recorded rebuild as before, with the identity normalisation
+    legacy = {k: v for k, v in model.pdlib_args.items() if k not in ("build", "input_norm")}
+    rebuilt = models.model_from_args(legacy)
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval()(x), model.eval()(x))
