@@ -46,7 +46,7 @@ import numpy as np
 from pdlib import atomic, paths
 from pdlib.cohort_index import file_sha256, pvp_series
 from pdlib.dicom import AIR_HU, DicomInputError, read_series_hu
-from pdlib.manifest import SPLITS
+from pdlib.vocab import SPLITS
 
 #: Window of the study, in HU: level 35, width 500 (Han et al. 2025,
 #: "CT imaging and data preprocessing").
@@ -145,7 +145,13 @@ def window(hu: np.ndarray, *, low: float = HU_WINDOW[0], high: float = HU_WINDOW
     if not high > low:
         raise ValueError(f"window needs high > low, got [{low}, {high}]")
     hu = np.asarray(hu, dtype=np.float32)
-    return ((np.clip(hu, low, high) - low) / (high - low)).astype(np.float32)
+    # (clip(hu) - low) / (high - low) in float32, in place in one new array:
+    # the same operations on the same values as the three-temporary
+    # expression, so the same bits, several times faster on a 512 px series.
+    out = np.clip(hu, low, high)
+    np.subtract(out, low, out=out)
+    np.divide(out, high - low, out=out)
+    return out
 
 
 def resize_slices(x: np.ndarray, size: int) -> np.ndarray:

@@ -38,6 +38,18 @@ def test_window_is_the_papers():
     assert out.dtype == np.float32
 
 
+def test_window_gives_the_bits_of_the_plain_expression():
+    # Cached arrays must not change when window() is made faster.
+    rng = np.random.default_rng(4)
+    hu = rng.uniform(-3000, 3000, size=(3, 64, 64)).astype(np.float32)
+    hu[0, 0, :6] = [-215.0, 285.0, 35.0, np.nextafter(-215.0, 0), np.nextafter(285.0, 0), -1024.0]
+    low, high = ps.HU_WINDOW
+    reference = ((np.clip(hu, low, high) - low) / (high - low)).astype(np.float32)
+    out = ps.window(hu[:, 2:])  # a view, as select_range gives
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out.view(np.uint32), reference[:, 2:].view(np.uint32))
+
+
 def test_resize_matches_pillow_antialiased_bilinear():
     # Pillow's BILINEAR resize widens its triangle filter when shrinking: an
     # independent reference implementation of the same antialiasing.
