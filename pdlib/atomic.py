@@ -197,6 +197,36 @@ def write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> Pa
     return write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Atomic, sorted, indented JSON (synced to disk: run records)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", fsync=True)
+
+
+def write_csv(path: str | os.PathLike, table) -> Path:
+    """Atomic CSV of a pandas DataFrame without its index, floats at full precision (synced to disk)."""
+    return write_text(path, table.to_csv(index=False, float_format="%.17g"), fsync=True)
+
+
+def save_torch(path: str | os.PathLike, obj) -> Path:
+    """Atomic ``torch.save`` (checkpoints, weights), synced to disk."""
+    import io
+
+    import torch  # only the writers of checkpoints need it
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_bytes(path, buffer.getvalue(), fsync=True)
+
+
+def save_npy(path: str | os.PathLike, array) -> Path:
+    """Atomic ``numpy.save`` without pickles (cached slices)."""
+    import numpy as np
+
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    return Path(path)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this machine (for stale lock files).
 

@@ -10,14 +10,13 @@ is the manifest's ``positive_class`` (default PR, poor response: the
 paper's training sensitivities, e.g. 97.44% = 38/39, are counted on the
 39-patient PR group).
 
-This module also holds the run folder's small I/O helpers (atomic writes,
-reading a member back), which :mod:`pdlib.train` and :mod:`pdlib.explain`
-share.
+It also reads a trained member back (:func:`load_member`), for the
+pipeline's teachers, :mod:`pdlib.explain` and the chapters; run folders are
+written through :mod:`pdlib.atomic`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pdlib import atomic, models
+from pdlib import models
 from pdlib.slices import SliceDataset, resample_depth
 
 #: Patient score = mean of this many highest slice probabilities (Han et al.
@@ -207,35 +206,6 @@ def predict_patients(model: nn.Module, patients: Sequence, *, arch: str, crop: i
 
 
 # --------------------------------------------------------------------------- run folders
-
-
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader never sees a half-written file, and a killed writer leaves the
-    previous version intact.
-    """
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    return atomic.write_bytes(path, payload, fsync=True)
-
-
-def write_json(path: str | os.PathLike, obj) -> Path:
-    """Atomic, sorted, indented JSON."""
-    return write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def write_csv(path: str | os.PathLike, table) -> Path:
-    """Atomic CSV of a DataFrame without its index (floats with full precision)."""
-    return write_atomic(path, table.to_csv(index=False, float_format="%.17g"))
-
-
-def torch_save_atomic(path: str | os.PathLike, obj) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return write_atomic(path, buffer.getvalue())
 
 
 def load_member(member_dir: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:

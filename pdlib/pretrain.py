@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdlib import infer, models, provenance, train
+from pdlib import atomic, models, provenance, train
 from pdlib.config import TrainConfig
 from pdlib.manifest import load_manifest
 from pdlib.slices import PatientSlices, load_cohort
@@ -145,8 +145,8 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
     head = getattr(model, "pdlib_classifier", None)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()
              if head is None or not k.startswith(head + ".")}
-    infer.torch_save_atomic(path, state)
-    infer.write_json(key_path, key)
+    atomic.save_torch(path, state)
+    atomic.write_json(key_path, key)
     return path
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from pdlib import distill, infer, models, paths, pretrain, train
+from pdlib import atomic, distill, models, paths, pretrain, train
 from pdlib.arms import ARMS, Arm
 from pdlib.config import TrainConfig, parse_overrides, resolve_config
 from pdlib.manifest import load_manifest
@@ -113,7 +113,7 @@ def run_arm(
         "profile": config.profile,
         "oof_folds": config.oof_folds,
     }
-    infer.write_json(out_dir / "arms" / f"{name}.json", record)
+    atomic.write_json(out_dir / "arms" / f"{name}.json", record)
     return record
 
 
@@ -169,7 +169,7 @@ def collect_out_of_fold(out_dir: str | os.PathLike, member_key: str, train_patie
         raise ValueError(f"member {member_key}: out-of-fold scores missing or repeated for patients "
                          f"{missing[:5] or list(table.index[table.index.duplicated()][:5])}")
     table = table.loc[[p.patient_id for p in train_patients]].reset_index()
-    return infer.write_csv(Path(out_dir) / member_key / "oof_predictions.csv",
+    return atomic.write_csv(Path(out_dir) / member_key / "oof_predictions.csv",
                            table[["patient_id", "fold", "recist", "label", "score"]])
 
 

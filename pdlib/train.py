@@ -762,7 +762,7 @@ class _RunFolder:
             for name in RUN_FILES:
                 (self.dir / name).unlink(missing_ok=True)
             (self.dir / "oof_predictions.csv").unlink(missing_ok=True)
-        infer.write_json(self.dir / "config.json", {**self.record, "provenance": _provenance()})
+        atomic.write_json(self.dir / "config.json", {**self.record, "provenance": _provenance()})
         (self.dir / "summary.json").unlink(missing_ok=True)
         return start_epoch, history
 
@@ -803,7 +803,7 @@ class _RunFolder:
 
         A finished run needs no optimiser state: it is dropped to save space.
         """
-        infer.torch_save_atomic(self.checkpoint, {
+        atomic.save_torch(self.checkpoint, {
             "format": CHECKPOINT_FORMAT,
             "epoch": epoch,
             "state_dict": step.checkpoint_state(),
@@ -821,9 +821,9 @@ class _RunFolder:
 
     def finish(self, slice_table, patient_table, summary: dict) -> None:
         """Predictions, then ``summary.json`` (written last: ``status: complete``)."""
-        infer.write_csv(self.dir / "slice_predictions.csv", slice_table)
-        infer.write_csv(self.dir / "patient_predictions.csv", patient_table)
-        infer.write_json(self.dir / "summary.json", {"status": "complete", **summary})
+        atomic.write_csv(self.dir / "slice_predictions.csv", slice_table)
+        atomic.write_csv(self.dir / "patient_predictions.csv", patient_table)
+        atomic.write_json(self.dir / "summary.json", {"status": "complete", **summary})
         self.progress.log(f"done in {summary['seconds']:.1f}s")
 
 
@@ -944,7 +944,7 @@ def _train(run: _RunFolder, *, arch: str, teacher, data: EpochData, val_patients
 def _write_metrics(path: Path, history: list[dict]) -> None:
     import pandas as pd
 
-    infer.write_csv(path, pd.DataFrame(history))
+    atomic.write_csv(path, pd.DataFrame(history))
 
 
 def _validation_metrics(model, patients, *, arch, device, **scoring) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pdlib import config, distill, infer, models, train
+from pdlib import atomic, config, distill, infer, models, train
 
 torch.set_num_threads(1)
 
@@ -72,7 +72,7 @@ def _build_pretrained(arch: str, tmp_path: Path, **options) -> torch.nn.Module:
 def _save_member(model: torch.nn.Module, member_dir: Path) -> Path:
     """The two entries of ``train``'s checkpoint that :func:`pdlib.infer.load_member` reads."""
     member_dir.mkdir(parents=True, exist_ok=True)
-    infer.torch_save_atomic(member_dir / "checkpoint.pt",
+    atomic.save_torch(member_dir / "checkpoint.pt",
                             {"state_dict": model.state_dict(), "model_args": model.pdlib_args})
     return member_dir
 
