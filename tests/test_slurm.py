@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_workflow import ARMS, MEMBERS, ROOT, make_twin, predictions, small_study
+from test_workflow import ARMS, MEMBERS, ROOT, baseline_pages, make_twin, predictions, small_study
 
 pytestmark = pytest.mark.slow
 
@@ -209,7 +209,7 @@ def test_smoke_trainings_run_through_slurm_with_identical_predictions(slurm_clus
     assert {p.stem for p in slurm_logs} == job_ids  # one SLURM log per job, named by its id
     assert {p.parent.parent.name for p in slurm_logs} == {"rule_train_member"}
     # The chapter ran on this node (localrules): its pages exist, with no SLURM job of their own.
-    assert {p.stem for p in (base / "book" / "runs" / "baselines").glob("*.ipynb")} == set(ARMS)
+    assert baseline_pages(base / "book" / "runs") == set(ARMS)
     assert (base / "book" / "runs" / "02_baselines.md").is_file()
 
     assert predictions(base / "results") == predictions(tmp_path / "local" / "results")
