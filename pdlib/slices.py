@@ -293,12 +293,6 @@ def _read_cached(path: Path, *, size: int, patient: str) -> np.ndarray | None:
     return array
 
 
-def _write_atomic(path: Path, array: np.ndarray) -> None:
-    """np.save to a temporary file in the same folder, then ``os.replace``."""
-    with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-
-
 def _optional_index(value) -> int | None:
     """A manifest slice index (nullable ``Int64``) as int or None."""
     import pandas as pd
@@ -368,7 +362,7 @@ def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarr
     except ValueError as err:
         raise DicomInputError(f"first_slice/last_slice from the manifest: {err}",
                               patient=patient_id, path=study) from err
-    _write_atomic(path, slices)
+    atomic.save_npy(path, slices)
     return slices
 
 
