@@ -759,6 +759,7 @@ def plot_metric_vs_iteration(df: pd.DataFrame) -> Figure:
             ax.set_title(f"{_panel_letter(panel)}  {metric}", loc="left")
             ax.set_xlabel("PD iteration")
             ax.set_ylabel(metric)
+            ax.set_ylim(0.0, 1.0 if (data.loc[data["metric"] == metric, "value"] <= 1).all() else 100.0)  # whole scale
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.legend(loc="outside right upper", title="Model")
     return fig
