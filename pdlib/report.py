@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 import pdlib
-from pdlib import diagnostics, paper, provenance, stats
+from pdlib import diagnostics, paper, provenance, stats, verdict
 from pdlib.arms import ARMS, final_member, study_members, teacher_arm
 from pdlib.manifest import Manifest, load_manifest
 from pdlib.paths import member_dir
@@ -351,6 +351,89 @@ def health_statement(results_dir: str | os.PathLike, arms: Sequence[str], *, see
     else:
         text += "\n\nData quality: no training run reported a departure from what the paper computed."
     return text
+
+
+#: Plain-language source label of the run's own test set in the scorecard.
+TEST_SOURCE = "this run's test set"
+
+#: Plain-language source label of the run's training patients.
+TRAIN_SOURCE = "this run's training set"
+
+
+def _scores_of(results_dir, arms, *, seed: int, split: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """Labels and one score column per arm for the patients of ``split``, aligned by patient id."""
+    frames = {arm: split_predictions(results_dir, arm, seed=seed, split=split).set_index("patient_id")
+              for arm in arms}
+    order = next(iter(frames.values())).index
+    labels = next(iter(frames.values()))["label"].to_numpy(dtype=int)
+    return labels, pd.DataFrame({arm: frame.loc[order, "score"].to_numpy() for arm, frame in frames.items()},
+                                index=order)
+
+
+def claims_scorecard(results_dir: str | os.PathLike, manifest: Manifest, arms: Sequence[str], *,
+                     seed: int) -> pd.DataFrame:
+    """The paper's claims (``pdlib/data/claims.yaml``) judged on this run (:func:`pdlib.verdict.scorecard`).
+
+    Every claim whose arms the study trained is estimated on the run's own
+    patients: AUC differences and values on the test set (DeLong), threshold
+    metrics at each arm's pre-specified threshold (the one the chapters
+    label: out-of-fold where the study trained folds, otherwise chosen on
+    the training patients), training-set claims on the training patients,
+    and comparisons with the readers of ``readers.csv`` on their test
+    patients. Claims the study cannot estimate (arms it did not train,
+    training times) are listed as "not estimated". The verdict rule is the
+    one written down in :func:`pdlib.verdict.scorecard`.
+    """
+    claims = verdict.load_claims()
+    trained = [c for c in claims if all(a in arms for a in c.arms)]
+    needed = list(dict.fromkeys(a for c in trained for a in c.arms))
+    parts = []
+    if needed:
+        long = metrics_long(results_dir, needed, seeds=[seed])
+        pre = long[(long["way"] == "pre-specified") & (long["split"] == "test")].set_index("arm")["threshold"]
+        thresholds = {arm: float(pre[arm]) for arm in needed if arm in pre.index and np.isfinite(pre[arm])}
+        y_test, test = _scores_of(results_dir, needed, seed=seed, split="test")
+        parts.append(verdict.claim_estimates(trained, y_test, test, source=TEST_SOURCE, thresholds=thresholds))
+        y_train, train = _scores_of(results_dir, needed, seed=seed, split="train")
+        parts.append(verdict.claim_estimates(trained, y_train, train, source=TRAIN_SOURCE, thresholds=thresholds,
+                                             population="train"))
+        readers = manifest.readers
+        if readers is not None and len(readers) and any(c.versus for c in trained):
+            calls = readers.pivot(index="patient_id", columns="reader", values="call")
+            calls = calls.loc[[p for p in test.index if p in calls.index]]
+            positive = manifest.positive_class
+            reader_calls = pd.DataFrame({r: (calls[r] == positive).astype(int).to_numpy() for r in calls.columns})
+            keep = test.index.isin(calls.index)
+            parts.append(verdict.reader_claim_estimates(
+                [c for c in trained if c.versus], y_test[keep], test.loc[keep].reset_index(drop=True),
+                reader_calls, thresholds=thresholds, source=TEST_SOURCE))
+    estimates = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
+        else pd.DataFrame(columns=["claim", "source", "estimate", "ci_low", "ci_high"])
+    return verdict.scorecard(claims, estimates)
+
+
+def scorecard_display(card: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claims_scorecard` for people: one row per claim and source, plain headers, interval in the cell."""
+    rows = []
+    for row in card.itertuples():
+        shown = "" if not np.isfinite(row.estimate) else (
+            f"{row.estimate:.2f} ({row.ci_low:.2f} to {row.ci_high:.2f})" if np.isfinite(row.ci_low)
+            else f"{row.estimate:.2f}")
+        rows.append({"Claim of the paper": row.statement, "Where": row.where, "Paper's evidence": row.evidence,
+                     "Patients": row.source or "", "This run (95% CI)": shown, "Verdict": row.verdict})
+    return pd.DataFrame(rows)
+
+
+def scorecard_statement(card: pd.DataFrame, *, n_test: int) -> str:
+    """One generated sentence counting the verdicts of :func:`claims_scorecard` (``n_test``: test patients)."""
+    claims = card["claim"].nunique()
+    counts = card["verdict"].value_counts()
+    parts = [f"{_plural(int(counts[v]), 'row', 'rows')} {v}" for v in
+             ("supported", "contradicted", "not decidable", "not estimated") if counts.get(v, 0)]
+    return (f"{_plural(claims, 'claim', 'claims')} of the paper, judged on this run by the rule fixed in advance "
+            f"(`pdlib.verdict.scorecard`): " + "; ".join(parts) + f". With {n_test} test patients most "
+            "comparisons between arms cannot be decided; a row is a verdict about this run, not about the "
+            "paper's cohort.")
 
 
 def run_statement(*, config_name: str, profile: str, manifest_dir: str | os.PathLike, seeds: Sequence[int],

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import _write_manifest
 
-from pdlib import paper, report, stats
+from pdlib import paper, report, stats, verdict
 from pdlib.arms import ARMS
 from pdlib.manifest import load_manifest
 
@@ -403,3 +403,31 @@ def test_health_statement_flags_failed_arms_and_lists_data_quality_notes(run, tm
     # pd_b7 shares the b7 member: its note is listed once
     assert report.data_quality_notes(results, arms, seed=0) == [note]
     assert report.health_statement(results, [], seed=0) == report.NO_ARM_TEXT
+
+
+# --------------------------------------------------------------------------- the claims scorecard
+
+
+def test_claims_scorecard_judges_the_claims_the_run_can_estimate(run):
+    arms = ["efficientnet_b7", "kd_b7", "pd_b7"]
+    card = report.claims_scorecard(run["results"], run["manifest"], arms, seed=0)
+    by_claim = card.groupby("claim")
+    # every claim of the paper has a row; claims on arms the run did not train are not estimated
+    assert set(card["claim"]) == {c.id for c in verdict.load_claims()}
+    assert set(card.loc[card["claim"] == "pd_b3_beats_kd_b3", "verdict"]) == {"not estimated"}
+    # PD B7 against the baseline B7 on the test set: the DeLong difference of the two arms' scores
+    row = card[(card["claim"] == "pd_b7_beats_baseline_b7") & (card["source"] == report.TEST_SOURCE)].iloc[0]
+    test = {a: report.split_predictions(run["results"], a, seed=0, split="test") for a in ("pd_b7", "efficientnet_b7")}
+    delta = stats.roc_auc(test["pd_b7"]["label"], test["pd_b7"]["score"]) - stats.roc_auc(
+        test["efficientnet_b7"]["label"], test["efficientnet_b7"]["score"])
+    assert row["estimate"] == pytest.approx(delta) and row["ci_low"] <= delta <= row["ci_high"]
+    assert row["verdict"] in {"supported", "contradicted", "not decidable"}
+    # the readers of readers.csv are compared on their patients
+    assert (card.loc[card["claim"] == "pd_beats_clinicians_mean", "source"] == report.TEST_SOURCE).any()
+    shown = report.scorecard_display(card)
+    assert list(shown.columns) == ["Claim of the paper", "Where", "Paper's evidence", "Patients",
+                                   "This run (95% CI)", "Verdict"]
+    assert not any("_" in str(v) for v in shown["Verdict"])
+    text = report.scorecard_statement(card, n_test=10)
+    assert text.startswith(f"{card['claim'].nunique()} claims of the paper") and "With 10 test patients" in text
+    assert by_claim.ngroups == card["claim"].nunique()
