@@ -775,6 +775,23 @@ class ReaderComparison:
         return self.table[self.table["reader"] != "model"][["reader", "sensitivity", "specificity"]]
 
 
+def reader_source_statement(manifest: Manifest, twin_dir: str | os.PathLike | None) -> str:
+    """Where the readers' calls of chapter 7 come from, said plainly (generated on a twin, read on a cohort)."""
+    readers = manifest.readers
+    if readers is None or not len(readers):
+        return "The cohort manifest has no reader calls (`readers.csv`), so this chapter has nothing to compare."
+    names = ", ".join(dict.fromkeys(readers["reader"]))
+    n = readers["patient_id"].nunique()
+    if twin_dir is not None and (Path(twin_dir) / "twin.json").is_file():
+        return (f"The calls of {names} on this page were not made by clinicians: the digital twin generated them "
+                f"(`pdlib.twin`) so that each reader's accuracy, sensitivity and specificity on the {n} test "
+                "patients reproduce Table 3 of the paper exactly. The comparison therefore places this run's model "
+                "against the operating points the paper reports; the kappa values and McNemar tests below describe "
+                "these generated calls, not the agreement or the skill of real clinicians.")
+    return (f"The calls are those of {names} in the cohort manifest's `readers.csv` ({n} test patients), "
+            "made without the model's output.")
+
+
 def reader_comparison(results_dir: str | os.PathLike, manifest: Manifest, best_arm: str, *,
                       seed: int, alpha: float = ALPHA) -> ReaderComparison:
     """Compare the best arm at its pre-specified threshold with the manifest's reader calls."""

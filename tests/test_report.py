@@ -431,3 +431,12 @@ def test_claims_scorecard_judges_the_claims_the_run_can_estimate(run):
     text = report.scorecard_statement(card, n_test=10)
     assert text.startswith(f"{card['claim'].nunique()} claims of the paper") and "With 10 test patients" in text
     assert by_claim.ngroups == card["claim"].nunique()
+
+
+def test_reader_source_is_said_plainly_for_a_twin_and_for_a_cohort(run, tmp_path):
+    twin = report.reader_source_statement(run["manifest"], run["twin"])
+    assert twin.startswith("The calls of C3, C20 on this page were not made by clinicians")
+    assert "10 test patients" in twin and "not the agreement or the skill of real clinicians" in twin
+    cohort = report.reader_source_statement(run["manifest"], None)
+    assert cohort.startswith("The calls are those of C3, C20 in the cohort manifest's `readers.csv`")
+    assert report.reader_source_statement(run["manifest"], tmp_path) == cohort  # a folder that is no twin
