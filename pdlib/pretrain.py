@@ -150,15 +150,6 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
     return path
 
 
-def weights_file_fingerprint(path: str | os.PathLike) -> str:
-    """Hash of the tensors in a weights file (names and values): :func:`pdlib.models.weights_fingerprint`.
-
-    Recorded by the members that start from the file, so new pretext
-    weights make them stale.
-    """
-    return models.weights_fingerprint(path)
-
-
 def starting_weights(arch: str, *, config: TrainConfig, out_dir: str | os.PathLike) -> Path | None:
     """The weights file a study member of ``arch`` starts from, or None for the profile's own start.
 

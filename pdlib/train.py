@@ -56,6 +56,7 @@ import math
 import os
 import sys
 import time
+import warnings
 import zlib
 from pathlib import Path
 from typing import Sequence
@@ -272,11 +273,6 @@ def data_fingerprint(patients) -> str:
     return digest.hexdigest()[:16]
 
 
-def weights_fingerprint(model: nn.Module) -> str:
-    """Hash of a model's ``state_dict``: :func:`pdlib.models.weights_fingerprint`."""
-    return models.weights_fingerprint(model)
-
-
 def _stratified_split(labels: np.ndarray, *, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of a stratified random ``fraction`` of the patients."""
     rng = np.random.default_rng(seed)
@@ -419,8 +415,6 @@ def _set_aside(path: Path, reason: str, *, progress: _Progress) -> Path:
     reason = reason if len(reason) <= 160 else reason[:157] + "..."
     message = (f"{path} cannot be used ({reason}); set aside as {aside.name}, training this member from scratch")
     progress.log(message)
-    import warnings
-
     warnings.warn(message, RuntimeWarning, stacklevel=3)
     return aside
 
@@ -461,8 +455,6 @@ def _data_quality(patients, *, top_k: int, volumetric: bool, progress: _Progress
     """
     if volumetric:
         return []
-    import warnings
-
     notes = []
     for patient in patients:
         n = len(patient.slices)
@@ -494,7 +486,7 @@ def _run_record(*, member_key, arch, config, noise, drop_rate, drop_path_rate, p
         "pretrained": bool(pretrained),
         "init_weights": None if init_weights is None else _init_weights_record(init_weights),
         "teacher": teacher_key,
-        "teacher_weights": None if teacher is None else weights_fingerprint(teacher),
+        "teacher_weights": None if teacher is None else models.weights_fingerprint(teacher),
         "train_config": train_config,
         "data": {
             "fingerprint": data_fingerprint(list(train_patients) + list(test_patients)),

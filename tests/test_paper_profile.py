@@ -279,7 +279,8 @@ def test_one_weights_fingerprint_for_models_mappings_and_files(tmp_path):
     torch.save(model.state_dict(), tmp_path / "w.pt")
     digest = models.weights_fingerprint(model)
     assert digest == models.weights_fingerprint(tmp_path / "w.pt") == models.weights_fingerprint(model.state_dict())
-    assert train.weights_fingerprint(model) == pretrain.weights_file_fingerprint(tmp_path / "w.pt") == digest
+    # the one fingerprint: no other module keeps a copy of it
+    assert not hasattr(train, "weights_fingerprint") and not hasattr(pretrain, "weights_file_fingerprint")
     with torch.no_grad():
         model.classifier.bias.add_(1.0)
     assert models.weights_fingerprint(model) != digest

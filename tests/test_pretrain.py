@@ -78,7 +78,7 @@ def test_members_start_from_the_pretext_weights_and_record_them(twins, tmp_path)
                        test_patients=test_set, config=config, member_key="b0", init_weights=weights)
     record = json.loads((tmp_path / "study" / "b0" / "config.json").read_text())
     assert record["init_weights"] == {"file": weights.name,
-                                      "fingerprint": pretrain.weights_file_fingerprint(weights)}
+                                      "fingerprint": models.weights_fingerprint(weights)}
     # the 3D arm has no 2D pretext: it starts from scratch and says so
     assert pretrain.starting_weights("resnet50_3d_smoke", config=config, out_dir=tmp_path / "pretrain") is None
     assert pretrain.starting_weights("efficientnet_b0_smoke", config=smoke(), out_dir=tmp_path / "pretrain") is None
