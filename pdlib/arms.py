@@ -30,6 +30,7 @@ Han et al. 2025, Scientific Reports: Algorithm 1, Tables 2 and 4, Fig. 6.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -54,15 +55,22 @@ ARCHITECTURES: dict[str, tuple[str, str, str]] = {
 #: Short names of the architectures in member keys (folder names).
 SHORT_NAMES = {arch: short for arch, (short, _, _) in ARCHITECTURES.items()}
 
-#: Chapter groups of arms: Table 2 (baseline, kd, pd), Fig. 6 (iteration)
-#: and Table 4 (ablation).
-GROUPS = ("baseline", "kd", "pd", "iteration", "ablation")
+#: Chapter groups of arms: Table 2 (baseline, kd, pd), Fig. 6 (iteration),
+#: Table 4 (ablation), and the controls of the verdict study (not in the
+#: paper: they separate distillation from regularisation and compute).
+GROUPS = ("baseline", "kd", "pd", "iteration", "ablation", "control")
 
 #: Suffix of a noisy student in a member key.
 NOISE_SUFFIX = "mn"
 
 #: Separator of the members of a lineage key.
 KEY_SEPARATOR = "--"
+
+#: Prefix of a member's epoch multiplier in its key (``b7x3``: three times the profile's epochs).
+EPOCHS_PREFIX = "x"
+
+#: What may follow an architecture's short name in a member key.
+_SUFFIX = re.compile(rf"^(?P<noise>{NOISE_SUFFIX})?(?:{EPOCHS_PREFIX}(?P<factor>[1-9][0-9]*))?$")
 
 
 @dataclass(frozen=True)
@@ -76,16 +84,28 @@ class Member:
         its scale.
     noise : bool
         Train with model noise (dropout and stochastic depth; Han et al.
-        2025, "Model Noise"). Teachers (member 0) never carry noise.
+        2025, "Model Noise"). Teachers of a chain never carry noise; a
+        single noisy member without teacher is the "noisy student without
+        teacher" control.
+    epochs_factor : int
+        Train for this many times the profile's epochs (1 for every arm of
+        the paper; the compute-matched control trains one model as long as a
+        whole chain).
     """
 
     arch: str
     noise: bool = False
+    epochs_factor: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs_factor, int) or isinstance(self.epochs_factor, bool) or self.epochs_factor < 1:
+            raise ValueError(f"epochs_factor must be a positive integer, got {self.epochs_factor!r}")
 
     @property
     def short(self) -> str:
-        """This member's part of a lineage key (``b7``, ``b7mn``)."""
-        return SHORT_NAMES[self.arch] + (NOISE_SUFFIX if self.noise else "")
+        """This member's part of a lineage key (``b7``, ``b7mn``, ``b7x3``)."""
+        return (SHORT_NAMES[self.arch] + (NOISE_SUFFIX if self.noise else "")
+                + (f"{EPOCHS_PREFIX}{self.epochs_factor}" if self.epochs_factor != 1 else ""))
 
 
 @dataclass(frozen=True)
@@ -118,8 +138,9 @@ class Arm:
         unknown = [m.arch for m in self.members if m.arch not in ARCHITECTURES]
         if unknown:
             raise ValueError(f"unknown architecture(s) {unknown}; known: {sorted(ARCHITECTURES)}")
-        if self.members[0].noise:
-            raise ValueError("member 0 is a teacher trained without model noise")
+        if self.members[0].noise and (len(self.members) > 1 or self.group != "control"):
+            raise ValueError("member 0 is a teacher trained without model noise "
+                             "(a single noisy member is only allowed as a control)")
         if self.group not in GROUPS:
             raise ValueError(f"unknown group {self.group!r}; known: {GROUPS}")
 
@@ -226,12 +247,30 @@ for _short, _arch in (("b7", _B7), ("b3", _B3)):
                                                      group="iteration")
 del _short, _arch, _name, _it
 
-#: Which arms make each table or figure of the paper.
+# Controls of the verdict study (not in the paper). A PD-B7 student differs
+# from the plain B7 baseline in three ways at once: a teacher's soft labels,
+# model noise, and three trainings' worth of compute. These two arms take
+# away the teacher (noise and labels only) and match the compute (one B7
+# trained for as many epochs as the three members of the PD-B7 chain).
+ARMS["noisy_student_b7"] = Arm((Member(_B7, noise=True),), "Noisy student without teacher (EfficientNet-B7)",
+                               group="control")
+ARMS["compute_matched_b7"] = Arm((Member(_B7, epochs_factor=len(ARMS["pd_b7"].members)),),
+                                 "EfficientNet-B7, epochs of the whole PD-B7 chain", group="control")
+
+#: Which arms make each table or figure of the paper, and the arms of the
+#: verdict study (``workflow/config/verdict.yaml``): the Table 4 chains on B7
+#: and B3, PD B0-B3-B7, KD and PD B7-B3, and the two controls.
 ARM_GROUPS: dict[str, tuple[str, ...]] = {
     "table2": tuple(name for name, arm in ARMS.items() if arm.group in ("baseline", "kd", "pd")),
     "table4": tuple(name for name, arm in ARMS.items() if arm.group == "ablation"),
     "fig6": tuple(name for name, arm in ARMS.items() if arm.group == "iteration"),
+    "verdict": ("efficientnet_b7", "kd_b7", "ablation_b7_kd_mn", "pd_b7",
+                "efficientnet_b3", "kd_b3", "ablation_b3_kd_mn", "pd_b3",
+                "pd_b0_b3_b7", "kd_b7_b3", "pd_b7_b3", "noisy_student_b7", "compute_matched_b7"),
 }
+
+#: The arms of the paper (every group but the controls): a study's default.
+PAPER_ARMS: tuple[str, ...] = tuple(name for name, arm in ARMS.items() if arm.group != "control")
 
 
 def arm_group(arm: str) -> str:
@@ -277,11 +316,16 @@ def members_of_key(key: str) -> list[Member]:
     by_short = {short: arch for arch, short in SHORT_NAMES.items()}
     members = []
     for part in key.split(KEY_SEPARATOR):
-        noise = part.endswith(NOISE_SUFFIX) and part[:-len(NOISE_SUFFIX)] in by_short
-        short = part[:-len(NOISE_SUFFIX)] if noise else part
-        if short not in by_short:
+        member = None
+        for short in sorted(by_short, key=len, reverse=True):
+            match = _SUFFIX.match(part[len(short):]) if part.startswith(short) else None
+            if match is not None:
+                member = Member(by_short[short], noise=bool(match["noise"]),
+                                epochs_factor=int(match["factor"] or 1))
+                break
+        if member is None or member.short != part:
             raise ValueError(f"member key {key!r}: unknown model {part!r}; known: {sorted(by_short)}")
-        members.append(Member(by_short[short], noise=noise))
+        members.append(member)
     return members
 
 

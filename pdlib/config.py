@@ -119,6 +119,11 @@ class TrainConfig:
         (or from the hub with ``pretrained``).
     pretrain_epochs : int
         Epochs of that pretext training (over every slice).
+    pretrain_seed : int or None
+        Seed of that pretext training; ``None`` (default) uses ``seed``.
+        Fixing it lets every training seed start from the same pretext
+        weights, as every seed of the paper starts from the same ImageNet
+        weights (the verdict study does this).
     top_k : int
         Patient score = mean of the ``top_k`` highest slice probabilities
         (10 in the paper, "Model testing and statistical analysis").
@@ -182,6 +187,7 @@ class TrainConfig:
     pretrained: bool = False
     pretrain_twin: str | None = None
     pretrain_epochs: int = 4
+    pretrain_seed: int | None = None
     # evaluation
     top_k: int = 10
     eval_batch_size: int = 128
@@ -234,6 +240,9 @@ class TrainConfig:
             problems.append(f"pretrain_twin must be None or a folder path, got {self.pretrain_twin!r}")
         if self.pretrain_twin is not None and self.pretrained:
             problems.append("pretrained (hub weights) and pretrain_twin (twin pretext weights) exclude each other")
+        if self.pretrain_seed is not None and (not isinstance(self.pretrain_seed, int)
+                                               or isinstance(self.pretrain_seed, bool) or self.pretrain_seed < 0):
+            problems.append(f"pretrain_seed must be None or a non-negative integer, got {self.pretrain_seed!r}")
         if self.num_workers < 0:
             problems.append(f"num_workers must be >= 0, got {self.num_workers!r}")
         if self.num_threads is not None and self.num_threads < 1:

@@ -57,7 +57,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from pdlib import atomic, paths, provenance
-from pdlib.arms import ARMS, arm_group, members_of_key, parent_key, study_members
+from pdlib.arms import ARM_GROUPS, ARMS, PAPER_ARMS, arm_group, members_of_key, parent_key, study_members
 from pdlib.config import PROFILES, resolve_config
 from pdlib.manifest import load_manifest
 from pdlib.paths import member_dir
@@ -74,6 +74,13 @@ MEMBER_STAMP = "stamp.json"
 #: Name of the stamp of a member's gathered out-of-fold scores (``oof_predictions.csv``), in its run folder.
 OOF_STAMP = "oof_stamp.json"
 
+#: Name of the stamp of a seed's external-set scores (one ``external_predictions.csv`` per member), in its seed folder.
+EXTERNAL_STAMP = "external_stamp.json"
+
+#: Defaults of the external twin test set of a study (key ``external``): a
+#: second hospital generated like the default twin from an independent seed.
+EXTERNAL_DEFAULTS = {"n_patients": 1000, "seed": 11, "signal": None, "matrix": None, "slices": None}
+
 #: Defaults of every study configuration key (see ``workflow/config/*.yaml``).
 DEFAULTS = {
     "profile": "demo",
@@ -89,6 +96,7 @@ DEFAULTS = {
     "chapters": None,  # default every chapter of CHAPTERS
     "signal_sweep": None,
     "oof": None,
+    "external": None,
     "resources": {},
 }
 
@@ -105,8 +113,12 @@ CHAPTERS = (
     ("09_audit", "09_audit.ipynb", "consistency audit of the paper's numbers"),
     ("10_checklist", "10_checklist.ipynb", "TRIPOD+AI items answered from the run"),
     ("11_sweep", "11_sweep.ipynb", "arms against the twin's signal strength"),
+    ("12_verdict", "12_verdict.ipynb", "paired seeds, the external twin, the paper's design simulated, the scorecard"),
 )
 CHAPTER_NAMES = tuple(name for name, _, _ in CHAPTERS)
+
+#: Chapters that need a study's external test set (key ``external``); not among a study's defaults without one.
+EXTERNAL_CHAPTERS = ("12_verdict",)
 
 #: Folder (under ``book_runs``) of the per-arm baseline pages.
 BASELINE_FOLDER = "baselines"
@@ -155,6 +167,12 @@ class Study:
         chapter 11; None when the study runs no sweep.
     resources : dict
         Per-target-kind Snakemake resources, e.g. ``{"train": {"gpu": 1}}``.
+    external : dict or None
+        ``{"n_patients", "seed", "signal", "matrix", "slices"}``: a second
+        twin (another hospital: an independent seed, the study twin's
+        settings unless given) that every final member of the study's arms
+        scores, in every seed (``external_predictions.csv``); None: no
+        external set.
     oof : dict or None
         ``{"folds": k, "arms": [...]}``: every member of these arms is also
         trained on the k stratified folds of the training patients (whole
@@ -179,6 +197,7 @@ class Study:
     signal_sweep: dict | None = None
     resources: dict = field(default_factory=dict)
     oof: dict | None = None
+    external: dict | None = None
 
 
 def read_config_file(name: str, *, config_dir: str | os.PathLike = CONFIG_DIR, _seen: tuple = ()) -> dict:
@@ -235,7 +254,14 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
     if profile not in PROFILES:
         problems.append(f"profile {profile!r} is neither a training profile {PROFILES} "
                         f"nor a configuration in {config_dir} whose profile is one")
-    arms = tuple(merged["arms"]) if merged["arms"] else tuple(ARMS)
+    arms = merged["arms"]
+    if isinstance(arms, str) and arms in ARM_GROUPS:
+        arms = ARM_GROUPS[arms]
+    elif isinstance(arms, str):
+        problems.append(f"arms must be a list of arms or a group of pdlib.arms.ARM_GROUPS {sorted(ARM_GROUPS)}, "
+                        f"got {arms!r}")
+        arms = None
+    arms = tuple(arms) if arms else PAPER_ARMS
     bad_arms = [a for a in arms if a not in ARMS]
     if bad_arms:
         problems.append(f"unknown arm(s) {bad_arms}; known: {', '.join(ARMS)}")
@@ -243,7 +269,21 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
     seeds = [seeds] if isinstance(seeds, int) else list(seeds or [])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         problems.append(f"seeds must be a non-empty list of non-negative integers, got {merged['seeds']!r}")
-    chapters = tuple(merged["chapters"]) if merged["chapters"] else CHAPTER_NAMES
+    external = merged["external"]
+    if external is not None:
+        external = {**EXTERNAL_DEFAULTS, **dict(external)}
+        unknown_ext = sorted(set(external) - set(EXTERNAL_DEFAULTS))
+        if unknown_ext:
+            problems.append(f"external: unknown key(s) {unknown_ext}; known: {sorted(EXTERNAL_DEFAULTS)}")
+        for key in ("n_patients", "seed", "matrix", "slices"):
+            value = external[key]
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                problems.append(f"external.{key} must be a non-negative integer, got {value!r}")
+    chapters = tuple(merged["chapters"]) if merged["chapters"] else tuple(
+        c for c in CHAPTER_NAMES if external is not None or c not in EXTERNAL_CHAPTERS)
+    if external is None and [c for c in chapters if c in EXTERNAL_CHAPTERS]:
+        problems.append(f"chapter(s) {[c for c in chapters if c in EXTERNAL_CHAPTERS]} need an external test set "
+                        "(key external)")
     bad_chapters = [c for c in chapters if c not in CHAPTER_NAMES]
     if bad_chapters:
         problems.append(f"unknown chapter(s) {bad_chapters}; known: {', '.join(CHAPTER_NAMES)}")
@@ -286,7 +326,7 @@ def load_study(config: Mapping | None = None, *, config_dir: str | os.PathLike =
         results=str(merged["results"] or f"results/{profile}"), book_runs=str(merged["book_runs"]),
         cache=str(merged["cache"]), seeds=tuple(seeds), arms=arms, best_arm=best_arm,
         overrides=overrides, chapters=chapters, signal_sweep=sweep, resources=dict(merged["resources"] or {}),
-        oof=oof,
+        oof=oof, external=external,
     )
 
 
@@ -389,6 +429,53 @@ def sweep_cohorts(study: Study) -> list[dict]:
     return cohorts
 
 
+def external_cohort(study: Study) -> dict | None:
+    """The external twin of a study (key ``external``), or None.
+
+    Returns
+    -------
+    dict or None
+        ``name, signal, n_patients, matrix, slices, twin_seed`` (what the twin
+        is generated from; unset settings are those of the default twin,
+        :mod:`pdlib.twin`) and the folders ``twin, manifest`` (under
+        ``<results>/external/``).
+    """
+    from pdlib import twin
+
+    if not study.external:
+        return None
+    ext = study.external
+    folder = Path(study.results) / "external" / "twin"
+    return {"name": "external",
+            "signal": float(twin.DEFAULT_SIGNAL if ext["signal"] is None else ext["signal"]),
+            "n_patients": int(ext["n_patients"]),
+            "matrix": int(ext["matrix"] or twin.DEFAULT_MATRIX), "slices": int(ext["slices"] or twin.DEFAULT_N_SLICES),
+            "twin_seed": int(ext["seed"]), "twin": str(folder), "manifest": str(folder / "manifest")}
+
+
+def external_members(study: Study) -> list[str]:
+    """Member keys that score the external set: the final member of every arm of the study."""
+    return list(dict.fromkeys(ARMS[a].final_key for a in study.arms)) if study.external else []
+
+
+def _external_target(study: Study, *, seed: int) -> Target:
+    """Every external member of one seed scoring the external twin (one process, the cohort loaded once)."""
+    cohort = external_cohort(study)
+    keys = external_members(study)
+    return Target(
+        id=f"external/seed{seed}", kind="external", output=paths.seed_dir(study.results, seed) / EXTERNAL_STAMP,
+        parameters={"seed": seed, "members": keys, "external": cohort, "profile": study.profile,
+                    "overrides": dict(study.overrides)},
+        inputs=tuple(f"member/seed{seed}/{k}" for k in keys), manifest=cohort["manifest"],
+    )
+
+
+def twin_cohorts(study: Study) -> list[dict]:
+    """Every twin the study generates: the sweep's (:func:`sweep_cohorts`) and the external one."""
+    external = external_cohort(study)
+    return sweep_cohorts(study) + ([external] if external else [])
+
+
 def plan(study: Study) -> dict[str, Target]:
     """Every target of ``study``, keyed by id, upstream before downstream.
 
@@ -412,6 +499,9 @@ def plan(study: Study) -> dict[str, Target]:
         for key in oof_keys:
             t = _oof_scores_target(study, seed=seed, key=key, folds=study.oof["folds"])
             targets[t.id] = t
+    for seed in study.seeds if study.external else ():
+        t = _external_target(study, seed=seed)
+        targets[t.id] = t
     sweep_members = []
     for cohort in sweep_cohorts(study):
         for seed in study.signal_sweep["seeds"]:
@@ -448,6 +538,10 @@ def plan(study: Study) -> dict[str, Target]:
         "09_audit": ({}, ()),
         "10_checklist": ({"arms": list(study.arms), "best_arm": study.best_arm}, needs(list(study.arms), first)),
         "11_sweep": ({"sweep": _sweep_parameters(study)}, tuple(sweep_members)),
+        "12_verdict": ({"arms": list(study.arms), "best_arm": study.best_arm, "oof": study.oof,
+                        "external": external_cohort(study)},
+                       tuple(dict.fromkeys(needs(list(study.arms)) + tuple(
+                           f"external/seed{s}" for s in study.seeds if study.external)))),
     }
     for name, template, _ in CHAPTERS:
         if name not in study.chapters:
@@ -496,7 +590,7 @@ def read_stamp(target: Target) -> dict | None:
     if not path.is_file():
         return None
     try:
-        if target.kind in ("member", "oof"):
+        if target.kind in ("member", "oof", "external"):
             return json.loads(path.read_text(encoding="utf-8"))
         import nbformat
 
@@ -527,6 +621,8 @@ def code_scope(target: Target, *, package_dir: str | os.PathLike | None = None) 
         return provenance.function_code_digests("pdlib.pipeline:run_member", package_dir)
     if target.kind == "oof":
         return provenance.function_code_digests("pdlib.pipeline:run_oof_scores", package_dir)
+    if target.kind == "external":
+        return provenance.function_code_digests("pdlib.pipeline:run_external_scores", package_dir)
     return provenance.module_code_digests(provenance.notebook_modules(target.template), package_dir)
 
 
@@ -682,10 +778,12 @@ def run_member(target: Target, *, study: Study) -> None:
     force = bool(recorded) and recorded.get("code_hash") != provenance.training_code_hash()
     member = members_of_key(key)[-1]
     arch = models.arch_for_profile(member.arch, profile=config.profile)
+    pretext_seed = seed if config.pretrain_seed is None else config.pretrain_seed
     init_weights = pretrain.starting_weights(arch, config=config,
-                                             out_dir=paths.seed_dir(study.results, seed) / "pretrain")
+                                             out_dir=paths.seed_dir(study.results, pretext_seed) / "pretrain")
     train.train_member(
-        folder, arch=arch, train_patients=train_patients, test_patients=test_patients, config=config,
+        folder, arch=arch, train_patients=train_patients, test_patients=test_patients,
+        config=runs.member_config(config, member),
         teacher=teacher, noise=member.noise, member_key=key, teacher_key=parent,
         positive_class=manifest.positive_class, init_weights=init_weights, force=force,
     )
@@ -701,10 +799,31 @@ def run_oof_scores(target: Target, *, study: Study) -> Path:
     return runs.collect_out_of_fold(paths.seed_dir(study.results, seed), key, ids, n_folds=folds)
 
 
+def run_external_scores(target: Target, *, study: Study) -> list[Path]:
+    """Score the external twin with every external member of one seed (``external_predictions.csv`` each).
+
+    The cohort is read once, through the same ingestion as the study's
+    (:func:`pdlib.slices.load_cohort`); each member is scored as its test
+    patients were (:func:`pdlib.runs.score_patients`).
+    """
+    from pdlib import runs
+    from pdlib.slices import load_cohort
+
+    seed = target.parameters["seed"]
+    config = resolve_config(study.profile, seed=seed, **study.overrides)
+    manifest = load_manifest(target.manifest)
+    patients = load_cohort(manifest, split=None, resize=config.resize, cache_dir=study.cache)
+    return [runs.score_patients(member_dir(study.results, seed, key), patients, config=config,
+                                name=runs.EXTERNAL_PREDICTIONS)
+            for key in target.parameters["members"]]
+
+
 def train_member_target(target: Target, targets: Mapping[str, Target], *, study: Study) -> Path:
-    """:func:`run_member` (or :func:`run_oof_scores`), then write the target's stamp."""
+    """:func:`run_member` (or :func:`run_oof_scores`, :func:`run_external_scores`), then write the target's stamp."""
     if target.kind == "oof":
         run_oof_scores(target, study=study)
+    elif target.kind == "external":
+        run_external_scores(target, study=study)
     else:
         run_member(target, study=study)
     return atomic.write_text(target.output, json.dumps(make_target_stamp(target, targets), indent=2) + "\n")
@@ -753,15 +872,29 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
     return output
 
 
-def make_sweep_twin(cohort: Mapping) -> dict:
-    """Generate one twin of the signal sweep (:func:`pdlib.twin.generate_twin`)."""
+def make_twin(cohort: Mapping, *, n_jobs: int = 1) -> dict:
+    """Generate one twin of the signal sweep or the external set (:func:`pdlib.twin.generate_twin`)."""
     from pdlib.twin import generate_twin
 
     folder = Path(cohort["twin"])
     if folder.is_dir() and not (folder / "twin.json").exists() and not any(p.is_file() for p in folder.rglob("*")):
         shutil.rmtree(folder)  # empty folders made by Snakemake for the output, not a twin
     return generate_twin(cohort["twin"], n_patients=cohort["n_patients"], signal_strength=cohort["signal"],
-                         matrix=cohort["matrix"], n_slices=cohort["slices"], seed=cohort["twin_seed"])
+                         matrix=cohort["matrix"], n_slices=cohort["slices"], seed=cohort["twin_seed"], n_jobs=n_jobs)
+
+
+def ingest_external(study: Study) -> int:
+    """Read the external twin once through the study's ingestion into its cache; return the patient count.
+
+    Run right after the twin is generated, so that the seeds' scoring jobs,
+    which may run side by side, find every patient cached instead of each
+    decoding the same DICOM series.
+    """
+    from pdlib.slices import load_cohort
+
+    config = resolve_config(study.profile, **study.overrides)
+    manifest = load_manifest(external_cohort(study)["manifest"])
+    return len(load_cohort(manifest, split=None, resize=config.resize, cache_dir=study.cache))
 
 
 def _overridden_defaults(cell, parameters: Mapping) -> bool:
@@ -861,6 +994,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config-json", default=None, help="the whole configuration as one JSON object")
     parser.add_argument("--target", default=None, help="target id (execute, train-member)")
     parser.add_argument("--ci", action="store_true", default=None, help="check-stale: fail on stale results")
+    parser.add_argument("--jobs", type=int, default=1, help="make-twin: worker processes")
     args = parser.parse_args(argv)
     config = {}
     if args.configfile:
@@ -881,17 +1015,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-stale":
         return check_stale(study, ci=args.ci)
     if args.command == "make-twin":
-        cohort = next((c for c in sweep_cohorts(study) if c["name"] == args.target), None)
+        cohort = next((c for c in twin_cohorts(study) if c["name"] == args.target), None)
         if cohort is None:
-            parser.error(f"no sweep cohort {args.target!r} in study {study.name!r}")
-        make_sweep_twin(cohort)
+            parser.error(f"no sweep or external cohort {args.target!r} in study {study.name!r}")
+        make_twin(cohort, n_jobs=args.jobs)
+        if cohort["name"] == "external":
+            ingest_external(study)
         return 0
     if args.target not in targets:
         parser.error(f"unknown target {args.target!r}; see `python -m pdlib.pipeline list`")
     target = targets[args.target]
     if args.command == "train-member":
-        if target.kind not in ("member", "oof"):
-            parser.error(f"{args.target} is not a member training")
+        if target.kind not in ("member", "oof", "external"):
+            parser.error(f"{args.target} is not a member training or scoring")
         train_member_target(target, targets, study=study)
     else:
         if target.kind != "notebook":

@@ -89,9 +89,10 @@ def tumour_slice_cohort(twin_dir: str | os.PathLike, *, split: str, resize: int,
 
 
 def pretext_config(config: TrainConfig) -> TrainConfig:
-    """The pretraining run's settings: the member's, with ``pretrain_epochs`` over every slice."""
-    return dataclasses.replace(config, epochs=config.pretrain_epochs, slices_per_patient=None, pretrained=False,
-                               pretrain_twin=None, val_fraction=0.0, oof_folds=0)
+    """The pretraining run's settings: the member's, with ``pretrain_epochs`` over every slice and ``pretrain_seed``."""
+    seed = config.seed if config.pretrain_seed is None else config.pretrain_seed
+    return dataclasses.replace(config, seed=seed, epochs=config.pretrain_epochs, slices_per_patient=None,
+                               pretrained=False, pretrain_twin=None, pretrain_seed=None, val_fraction=0.0, oof_folds=0)
 
 
 def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainConfig,

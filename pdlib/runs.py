@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from pdlib import atomic, distill, models, paths, pretrain, train
-from pdlib.arms import ARMS, Arm
+from pdlib import atomic, distill, infer, models, paths, pretrain, train
+from pdlib.arms import ARMS, Arm, Member
 from pdlib.config import TrainConfig, parse_overrides, resolve_config
 from pdlib.manifest import load_manifest
 from pdlib.slices import load_cohort
@@ -89,7 +89,8 @@ def run_arm(
         def fit(index, member, teacher):
             arch = models.arch_for_profile(member.arch, profile=config.profile)
             return train.train_member(
-                folder / keys[index], arch=arch, train_patients=train_set, test_patients=test_set, config=chain_config,
+                folder / keys[index], arch=arch, train_patients=train_set, test_patients=test_set,
+                config=member_config(chain_config, member),
                 teacher=teacher, noise=member.noise, member_key=keys[index],
                 teacher_key=keys[index - 1] if index else None, positive_class=positive_class,
                 init_weights=pretrain.starting_weights(arch, config=config, out_dir=out_dir / "pretrain"),
@@ -115,6 +116,44 @@ def run_arm(
     }
     atomic.write_json(out_dir / "arms" / f"{name}.json", record)
     return record
+
+
+#: File of a member's scores of an external set, in its run folder: ``patient_id, recist, label, score``.
+EXTERNAL_PREDICTIONS = "external_predictions.csv"
+
+
+def member_config(config: TrainConfig, member: Member) -> TrainConfig:
+    """The settings one member trains with: the study's, with its epochs times :attr:`Member.epochs_factor`."""
+    if member.epochs_factor == 1:
+        return config
+    return dataclasses.replace(config, epochs=config.epochs * member.epochs_factor)
+
+
+def score_patients(member_dir: str | os.PathLike, patients: Sequence, *, config: TrainConfig,
+                   name: str = EXTERNAL_PREDICTIONS) -> Path:
+    """Score ``patients`` with a trained member, as its test patients were scored; write ``member_dir/name``.
+
+    The model is rebuilt from the run folder (:func:`pdlib.infer.load_member`)
+    and scores every slice; the patient score is the top-k mean
+    (:func:`pdlib.train.scoring_options` of ``config``). The table
+    (``patient_id, recist, label, score``, in the order of ``patients``) is
+    written atomically.
+
+    Raises
+    ------
+    FileNotFoundError
+        The member is not trained (naming its folder).
+    """
+    member_dir = Path(member_dir)
+    summary = member_dir / "summary.json"
+    if not summary.is_file() or json.loads(summary.read_text()).get("status") != "complete":
+        raise FileNotFoundError(f"member {member_dir.name}: no complete run in {member_dir} (summary.json)")
+    arch = json.loads(summary.read_text())["arch"]
+    device = train.resolve_device(config.device)
+    model = infer.load_member(member_dir, device=device)
+    with train.run_environment(deterministic=config.deterministic, num_threads=config.num_threads, device=device):
+        _, table = infer.predict_patients(model, patients, arch=arch, device=device, **train.scoring_options(config))
+    return atomic.write_csv(member_dir / name, table[["patient_id", "recist", "label", "score"]])
 
 
 def stratified_folds(labels: Sequence[int], *, n_folds: int, seed: int) -> np.ndarray:

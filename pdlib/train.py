@@ -297,7 +297,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def _run_environment(*, deterministic: bool, num_threads: int | None, device: torch.device):
+def run_environment(*, deterministic: bool, num_threads: int | None, device: torch.device):
     """Isolate a run's global torch state: RNG, determinism flag, thread count.
 
     The caller's random state and settings are restored on exit.
@@ -647,13 +647,19 @@ def train_member(
         if not force and is_complete(member_dir, record):
             progress.log("complete with the same configuration; reused")
             return infer.load_member(member_dir, device=device)
-        with _run_environment(deterministic=config.deterministic, num_threads=config.num_threads, device=device):
+        with run_environment(deterministic=config.deterministic, num_threads=config.num_threads, device=device):
             return _fit(_RunFolder(member_dir, record=record, progress=progress), arch=arch, config=config,
                         teacher=teacher, train_patients=[p for p, v in zip(train_patients, val_mask) if not v],
                         val_patients=[p for p, v in zip(train_patients, val_mask) if v],
                         test_patients=test_patients, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
                         pretrained=pretrained, init_weights=init_weights, device=device,
                         stop_after_epoch=stop_after_epoch, force=force)
+
+
+def scoring_options(config: TrainConfig) -> dict:
+    """How a member scores patients (:func:`pdlib.infer.predict_patients` keywords), from its configuration."""
+    return dict(crop=config.crop, top_k=config.top_k, volume_depth=config.volume_depth,
+                batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size)
 
 
 class EmptyEpoch(ValueError):
@@ -836,8 +842,7 @@ def _fit(run: _RunFolder, *, arch: str, config: TrainConfig, teacher, train_pati
                          [len(p.slices) for p in train_patients], per_patient=config.slices_per_patient,
                          batch_size=config.batch_size, num_workers=config.num_workers,
                          pin_memory=device.type == "cuda")
-    scoring = dict(crop=config.crop, top_k=config.top_k, volume_depth=config.volume_depth,
-                   batch_size=config.eval_batch_size, volume_batch_size=config.volume_batch_size)
+    scoring = scoring_options(config)
     return _train(
         run, arch=arch, teacher=teacher, data=data, val_patients=val_patients,
         scored=list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients),

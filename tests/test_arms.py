@@ -26,8 +26,8 @@ def test_arms_share_members_by_lineage():
     assert arms.ARMS["pd_b7_iter2"].member_keys() == pd_b7
     assert arms.ARMS["ablation_b7_kd"].member_keys() == ["b7", "b7--b7"]  # KD: no noise
     assert arms.ARMS["pd_b7_b3"].member_keys()[:2] == pd_b7[:2]
-    # the whole study: 12 baselines, 4 KD students, 11 PD students
-    assert len(arms.study_members()) == 27
+    # the paper's study: 12 baselines, 4 KD students, 11 PD students
+    assert len(arms.study_members(arms.PAPER_ARMS)) == 27
     assert arms.study_members(["kd_b7", "pd_b7", "efficientnet_b7"]) == ["b7", "b7--b7", "b7--b7mn", "b7--b7mn--b7mn"]
 
 
@@ -40,6 +40,30 @@ def test_a_teacher_with_noise_or_an_unknown_model_or_group_is_refused():
         arms.Arm(())
     with pytest.raises(ValueError, match="unknown group"):
         arms.baseline("efficientnet_b0", group="table2")
+
+
+def test_the_controls_take_away_the_teacher_or_match_the_compute():
+    noisy, matched = arms.ARMS["noisy_student_b7"], arms.ARMS["compute_matched_b7"]
+    assert noisy.members == (arms.Member("efficientnet_b7", noise=True),) and noisy.member_keys() == ["b7mn"]
+    # as many epochs as the three members of the PD-B7 chain together
+    assert matched.members == (arms.Member("efficientnet_b7", epochs_factor=3),) and matched.final_key == "b7x3"
+    assert {noisy.group, matched.group} == {"control"}
+    assert not {"noisy_student_b7", "compute_matched_b7"} & set(arms.PAPER_ARMS)
+    verdict = arms.ARM_GROUPS["verdict"]
+    assert {"noisy_student_b7", "compute_matched_b7", "pd_b7", "efficientnet_b7", "pd_b3", "pd_b0_b3_b7",
+            "kd_b7_b3", "pd_b7_b3"} <= set(verdict)
+    # the verdict arms share their members: 15 trainings per seed
+    assert len(arms.study_members(verdict)) == 15
+    # a noisy first member only as a control; factors are positive integers and keys are canonical
+    with pytest.raises(ValueError, match="teacher"):
+        arms.Arm((arms.Member("efficientnet_b7", noise=True), arms.Member("efficientnet_b7")), group="control")
+    with pytest.raises(ValueError, match="epochs_factor"):
+        arms.Member("efficientnet_b7", epochs_factor=0)
+    for bad in ("b7x1", "b7x0", "b7mnmn", "b7x03"):
+        with pytest.raises(ValueError, match="unknown model"):
+            arms.members_of_key(bad)
+    assert arms.members_of_key("rx101--b7mnx2") == [arms.Member("resnext101_32x8d"),
+                                                    arms.Member("efficientnet_b7", noise=True, epochs_factor=2)]
 
 
 def test_member_keys_round_trip_through_the_arms():
