@@ -11,6 +11,8 @@ patients for a bar).
 =================================  ==========================================
 function                           regenerates (Han et al. 2025)
 =================================  ==========================================
+:func:`plot_patient_flow`          Fig. 1, patient flow diagram
+:func:`plot_pd_chain`              Fig. 2, the PD chain of one arm
 :func:`plot_roc`                   Fig. 3, ROC curves and clinician readers
 :func:`plot_confusion_by_recist`   Fig. 4A, predictions by RECIST category
 :func:`plot_decision_curves`       Fig. 4B, decision curve analysis
@@ -19,6 +21,8 @@ function                           regenerates (Han et al. 2025)
 :func:`plot_calibration`           (not in the paper) calibration curves
 :func:`plot_signal_sweep`          (not in the paper) digital-twin sweep
 :func:`plot_cohort_overview`       (not in the paper) RECIST counts per split
+:func:`plot_forest`                (not in the paper) estimates with intervals
+                                   beside the paper's values, by group
 =================================  ==========================================
 
 Figures are created through pyplot and detached from it straight away
@@ -46,6 +50,7 @@ for evaluating prediction models. Medical Decision Making 26(6), 565-574.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +76,9 @@ __all__ = [
     "plot_cohort_overview",
     "plot_confusion_by_recist",
     "plot_decision_curves",
+    "plot_forest",
+    "plot_patient_flow",
+    "plot_pd_chain",
     "plot_heatmaps",
     "plot_metric_vs_iteration",
     "plot_roc",
@@ -957,6 +965,224 @@ def plot_cohort_overview(patients: pd.DataFrame) -> Figure:
         axes[0].set_ylabel("Patients")
         handles = [Rectangle((0, 0), 1, 1, color=colours[r]) for r in RESPONSE_ORDER]
         fig.legend(handles, [f"{r} ({RESPONSE_NAMES[r]} response)" for r in RESPONSE_ORDER], loc="outside right upper")
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Forest plot: one estimate per row with its interval, the paper's value beside
+# --------------------------------------------------------------------------
+
+
+def plot_forest(table: pd.DataFrame, *, xlabel: str = "AUC", title: str | None = None,
+                reference: float | None = 0.5, limits: tuple[float, float] | None = (0.0, 1.0)) -> Figure:
+    """Estimates with their intervals, one row each, grouped, with the paper's values as a second marker.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``model``, ``group`` (rows of a group are drawn together under
+        its name, groups and rows in order of appearance), ``estimate``,
+        ``ci_low``, ``ci_high`` (NaN interval: the point alone) and,
+        optionally, ``paper`` (the value the paper prints; NaN where it
+        prints none).
+    xlabel : str
+        The quantity (axis label).
+    title : str, optional
+    reference : float or None, default 0.5
+        A vertical reference line (chance for an AUC, 0 for a difference).
+    limits : (float, float) or None, default (0, 1)
+        The x range; None fits the data.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One Axes; each row's interval line has ``gid`` ``"run:<model>"``
+        and each paper marker ``"paper:<model>"``.
+
+    Raises
+    ------
+    ValueError
+        A column is missing, an estimate is not finite, or an interval does
+        not contain its estimate.
+    """
+    fn = "plot_forest"
+    table = _check_frame(table, ["model", "group", "estimate", "ci_low", "ci_high"], function=fn, argument="table")
+    estimate = _numeric_column(table, "estimate", function=fn, argument="table")
+    low = _numeric_column(table, "ci_low", function=fn, argument="table", allow_nan=True)
+    high = _numeric_column(table, "ci_high", function=fn, argument="table", allow_nan=True)
+    paper = (_numeric_column(table, "paper", function=fn, argument="table", allow_nan=True)
+             if "paper" in table.columns else np.full(len(table), np.nan))
+    outside = np.isfinite(low) & np.isfinite(high) & ((low > estimate + 1e-12) | (high < estimate - 1e-12))
+    if outside.any():
+        row = table.index[np.flatnonzero(outside)[0]]
+        raise ValueError(f"{fn}: row {row!r} ({table.loc[row, 'model']}): the interval "
+                         f"[{table.loc[row, 'ci_low']}, {table.loc[row, 'ci_high']}] does not contain the estimate "
+                         f"{table.loc[row, 'estimate']}")
+    rows = table.assign(_estimate=estimate, _low=low, _high=high, _paper=paper)
+    groups = _in_order_of_appearance(rows["group"].astype(str))
+    layout = []  # (y label, row or None for a group heading)
+    for group in groups:
+        layout.append((str(group), None))
+        layout.extend((str(r["model"]), r) for _, r in rows[rows["group"].astype(str) == group].iterrows())
+    n = len(layout)
+    with style_context():
+        fig = _new_figure(figsize=(6.4, 0.9 + 0.24 * n))
+        ax = fig.add_subplot()
+        ax.grid(axis="y", visible=False)
+        has_paper = bool(np.isfinite(paper).any())
+        for position, (label, r) in enumerate(layout):
+            y = n - 1 - position
+            if r is None:
+                continue
+            model = str(r["model"])
+            if np.isfinite(r["_low"]) and np.isfinite(r["_high"]):
+                ax.plot([r["_low"], r["_high"]], [y, y], color=OKABE_ITO[0], linewidth=1.8, gid=f"run:{model}",
+                        solid_capstyle="butt")
+            ax.plot([r["_estimate"]], [y], marker="o", color=OKABE_ITO[0], linestyle="none",
+                    label="this run (95% CI)" if position == 1 else None)
+            if np.isfinite(r["_paper"]):
+                ax.plot([r["_paper"]], [y], marker="D", markerfacecolor="white", markeredgecolor=OKABE_ITO[1],
+                        linestyle="none", gid=f"paper:{model}", label="_paper")
+        ax.set_yticks([n - 1 - i for i in range(n)])
+        ax.set_yticklabels([label for label, _ in layout])
+        for tick, (_, r) in zip(ax.get_yticklabels(), layout):
+            if r is None:
+                tick.set_fontweight("bold")
+        if reference is not None:
+            ax.axvline(reference, color=REFERENCE_GREY, linewidth=0.8, linestyle=":")
+        if limits is not None:
+            ax.set_xlim(*limits)
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.set_xlabel(xlabel)
+        if title is not None:
+            ax.set_title(title)
+        handles = [plt.Line2D([], [], color=OKABE_ITO[0], marker="o", label="this run (95% CI)")]
+        if has_paper:
+            handles.append(plt.Line2D([], [], marker="D", markerfacecolor="white", markeredgecolor=OKABE_ITO[1],
+                                      linestyle="none", label="the paper"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Fig. 1: patient flow; Fig. 2: the PD chain
+# --------------------------------------------------------------------------
+
+
+def _box(ax, x: float, y: float, text: str, *, width: float, height: float, gid: str, face: str = "white") -> None:
+    ax.add_patch(Rectangle((x - width / 2, y - height / 2), width, height, facecolor=face, edgecolor="0.25",
+                           linewidth=0.9, gid=gid))
+    ax.text(x, y, text, ha="center", va="center", fontsize=8.0, wrap=True)
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": "0.25", "linewidth": 0.9})
+    if text:
+        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.03, text, ha="center", va="bottom",
+                fontsize=7.5, color="0.25")
+
+
+def plot_patient_flow(*, assessed: int | None, exclusions: Sequence[tuple[str, int]], included: int,
+                      splits: Sequence[tuple[str, int, str]], note: str = "") -> Figure:
+    """The patient flow diagram (Fig. 1): assessed, excluded with reasons, included, and the sets.
+
+    Parameters
+    ----------
+    assessed : int or None
+        Patients assessed for eligibility (None: not reported; the box then
+        says so).
+    exclusions : sequence of (reason, count)
+    included : int
+        Patients included; must equal the sum of the sets' sizes.
+    splits : sequence of (name, count, detail)
+        The sets the included patients were divided into (``detail``: a
+        second line, e.g. the response groups).
+    note : str
+        A line under the diagram (for example where a count printed by the
+        paper does not add up).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Boxes have ``gid`` ``"flow:assessed"``, ``"flow:excluded"``,
+        ``"flow:included"`` and ``"flow:<set name>"``.
+
+    Raises
+    ------
+    ValueError
+        A count is negative, or the sets do not add up to ``included``.
+    """
+    counts = [c for _, c in exclusions] + [included] + [c for _, c, _ in splits] + ([assessed] if assessed is not None else [])
+    if any((not isinstance(c, (int, np.integer))) or c < 0 for c in counts):
+        raise ValueError(f"plot_patient_flow: counts must be non-negative integers, got {counts}")
+    if not splits or sum(c for _, c, _ in splits) != included:
+        raise ValueError(f"plot_patient_flow: the sets {[(n, c) for n, c, _ in splits]} do not add up to the "
+                         f"{included} patients included")
+    with style_context():
+        fig = _new_figure(figsize=(6.4, 4.2 + (0.25 if note else 0.0)))
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        top = "Patients assessed" + (f"\nn = {assessed}" if assessed is not None else "\nn not reported")
+        _box(ax, 0.35, 0.9, top, width=0.42, height=0.13, gid="flow:assessed")
+        reasons = [textwrap.fill(f"{reason} (n = {count})", 34) for reason, count in exclusions]
+        lines = sum(r.count("\n") + 1 for r in reasons)
+        _box(ax, 0.76, 0.66, f"Excluded (n = {sum(c for _, c in exclusions)})\n" + "\n".join(reasons), width=0.44,
+             height=0.08 + 0.045 * max(1, lines), gid="flow:excluded")
+        _box(ax, 0.35, 0.45, f"Patients included\nn = {included}", width=0.42, height=0.13, gid="flow:included")
+        _arrow(ax, (0.35, 0.835), (0.35, 0.515))
+        _arrow(ax, (0.35, 0.66), (0.54, 0.66))
+        width = min(0.42, 0.9 / len(splits))
+        for i, (name, count, detail) in enumerate(splits):
+            x = (i + 0.5) / len(splits) * 0.9 + 0.05 if len(splits) > 1 else 0.35
+            _box(ax, x, 0.14, f"{name}\nn = {count}" + (f"\n{detail}" if detail else ""), width=width * 0.9,
+                 height=0.17, gid=f"flow:{name}")
+            _arrow(ax, (0.35, 0.385), (x, 0.225))
+        if note:
+            ax.text(0.0, -0.04, textwrap.fill(note, 110), ha="left", va="top", fontsize=7.5, color="0.25")
+    return fig
+
+
+def plot_pd_chain(members: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """One arm's chain drawn from its definition (Fig. 2): each member, what it learns from, its noise.
+
+    Parameters
+    ----------
+    members : DataFrame
+        One row per member in training order, columns ``model`` (printed
+        name), ``role`` (``teacher``, ``student``, ``baseline``), ``noise``
+        (bool: dropout and stochastic depth) and ``epochs``.
+    title : str, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Member boxes have ``gid`` ``"member:<position>"``; the arrow between
+        members is labelled with what passes (the soft labels at temperature
+        T).
+    """
+    fn = "plot_pd_chain"
+    members = _check_frame(members, ["model", "role", "noise", "epochs"], function=fn, argument="members")
+    n = len(members)
+    with style_context():
+        fig = _new_figure(figsize=(max(4.0, 2.1 * n + 0.6), 2.5))
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.set_xlim(0, n)
+        ax.set_ylim(0, 1)
+        for i, row in enumerate(members.itertuples()):
+            noise = "with model noise" if bool(row.noise) else "no model noise"
+            text = f"{row.model}\n{row.role}\n{noise}\n{int(row.epochs)} epochs"
+            _box(ax, i + 0.5, 0.5, text, width=0.72, height=0.52, gid=f"member:{i}",
+                 face="#E8F1F8" if bool(row.noise) else "white")
+            ax.annotate("labels", xy=(i + 0.5, 0.76), xytext=(i + 0.5, 0.97), ha="center", va="top", fontsize=7.5,
+                        color="0.35", arrowprops={"arrowstyle": "-|>", "color": "0.45", "linewidth": 0.8})
+            if i:
+                _arrow(ax, (i - 0.14, 0.5), (i + 0.14, 0.5))
+                ax.text(i, 0.46, "soft labels\n(T, KD weight)", ha="center", va="top", fontsize=7.0, color="0.25")
+        if title is not None:
+            ax.set_title(title)
     return fig
 
 

@@ -435,3 +435,50 @@ def test_figures_use_the_house_style_without_changing_global_state(roc_points):
 def test_figures_module_does_not_import_torch():
     code = "import sys, pdlib.figures; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_plot_forest_draws_intervals_and_paper_markers_by_group():
+    table = pd.DataFrame({
+        "model": ["B7", "DenseNet-201", "PD B7", "KD B7"],
+        "group": ["Baselines", "Baselines", "PD", "KD"],
+        "estimate": [0.82, 0.83, 0.69, 0.7],
+        "ci_low": [0.66, 0.66, 0.48, float("nan")],
+        "ci_high": [0.98, 1.0, 0.9, float("nan")],
+        "paper": [0.72, 0.67, 0.87, float("nan")],
+    })
+    fig = figures.plot_forest(table, title="Test AUC")
+    ax = fig.axes[0]
+    gids = {line.get_gid() for line in ax.get_lines()}
+    # an interval where one was computed, a paper marker where the paper prints a value
+    assert {"run:B7", "run:DenseNet-201", "run:PD B7", "paper:B7", "paper:PD B7"} <= gids
+    assert "run:KD B7" not in gids and "paper:KD B7" not in gids
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["Baselines", "B7", "DenseNet-201", "PD", "PD B7", "KD", "KD B7"]  # groups in order of appearance
+    line = next(l for l in ax.get_lines() if l.get_gid() == "run:PD B7")
+    assert list(line.get_xdata()) == [0.48, 0.9]
+    with pytest.raises(ValueError, match="does not contain the estimate"):
+        figures.plot_forest(table.assign(ci_low=[0.9, 0.66, 0.48, 0.1]))
+    with pytest.raises(ValueError, match="missing column"):
+        figures.plot_forest(table.drop(columns="group"))
+
+
+def test_plot_patient_flow_counts_add_up():
+    fig = figures.plot_patient_flow(assessed=164, exclusions=[("metastasis outside the abdomen", 19), ("no PVP CT", 5)],
+                                    included=140, splits=[("Training set", 112, "GR 73, PR 39"),
+                                                          ("Test set", 28, "GR 14, PR 14")])
+    gids = {p.get_gid() for p in fig.axes[0].patches}
+    assert {"flow:assessed", "flow:excluded", "flow:included", "flow:Training set", "flow:Test set"} <= gids
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "n = 164" in texts and "Excluded (n = 24)" in texts and "n = 112" in texts
+    with pytest.raises(ValueError, match="do not add up"):
+        figures.plot_patient_flow(assessed=None, exclusions=[], included=140, splits=[("Training set", 112, "")])
+
+
+def test_plot_pd_chain_one_box_per_member():
+    members = pd.DataFrame({"model": ["EfficientNet-B7"] * 3, "role": ["teacher", "student", "student"],
+                            "noise": [False, True, True], "epochs": [6, 6, 6]})
+    fig = figures.plot_pd_chain(members, title="PD B7")
+    ax = fig.axes[0]
+    assert sorted(p.get_gid() for p in ax.patches) == ["member:0", "member:1", "member:2"]
+    texts = [t.get_text() for t in ax.texts]
+    assert sum("with model noise" in t for t in texts) == 2 and sum("soft labels" in t for t in texts) == 2
