@@ -7,7 +7,7 @@ PIP     = $(VENV)/bin/pip
 JOBS   ?= 2
 PROFILE ?= demo
 
-.PHONY: setup test book study twin check-manifest bench clean-results
+.PHONY: setup test book study verdict twin check-manifest bench clean-results
 
 ## setup: create .venv and install pdlib with its test and book extras (the
 ## book's MathJax, served offline) at the reference versions
@@ -35,6 +35,12 @@ twin: setup
 ## stamps decide what is stale (see workflow/Snakefile), not file times
 study: twin
 	$(VENV)/bin/snakemake --snakefile workflow/Snakefile -j $(JOBS) --rerun-triggers mtime params --config profile=$(PROFILE)
+
+## verdict: the verdict study (workflow/config/verdict.yaml: five paired seeds,
+## controls, out-of-fold thresholds, an external twin; about 45 minutes on 2
+## cores), rendered into book/verdict; `make book` then shows it as its own part
+verdict: twin
+	$(VENV)/bin/snakemake --snakefile workflow/Snakefile -j $(JOBS) --rerun-triggers mtime params --config profile=verdict
 
 ## book: set up, generate the twin, rerun what is stale, build the book; a
 ## result still stale fails the build when CI=true and is warned about otherwise
