@@ -37,9 +37,18 @@ about a particular error of the paper:
     places is stated the same way.
 ``claim supported``
     a stated comparison (greater, less, significantly greater) holds for the
-    tabulated figures; "significantly greater" accuracy is checked by the
-    smallest two-sided exact McNemar p-value any arrangement of the patients
-    could give.
+    tabulated figures, for every pair of rows it concerns ("PD outperforms
+    KD": every PD row against every KD row); "significantly greater"
+    accuracy is checked by the smallest two-sided exact McNemar p-value any
+    arrangement of the patients could give.
+``sections agree``
+    two sections of the paper that state the direction of the same
+    comparison state the same direction (and which one the tables support).
+``algorithm matches equations``
+    a quantity that the algorithm and an equation (or the text) both define
+    (a loss weight, a temperature, when the learning rate changes, whether
+    students carry noise) is the same in both: transcribed expressions are
+    evaluated on a grid of their variables and compared.
 
 Each finding has ``location, reported, check, verdict, why,
 nearest_consistent_reading``; verdicts are ``consistent``, ``inconsistent``
@@ -62,7 +71,9 @@ advanced gastric cancer patients. Scientific Reports.
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
+import operator
 import re
 import sys
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -929,39 +940,45 @@ def _check_repeats(numbers: Mapping) -> list[dict]:
     return out
 
 
+def _refs(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _check_claims(numbers: Mapping, readings: Mapping) -> list[dict]:
     out = []
     cells = _metric_cells(numbers)
     for i, item in enumerate(numbers.get("claims", []) or []):
         where = f"claims[{i}]"
         kind = _require(item, "type", where)
-        left_key, left_metric = _resolve(_require(item, "left", where), cells)
+        lefts = [_resolve(ref, cells) for ref in _refs(_require(item, "left", where))]
         rights = [_resolve(r, cells) for r in _require(item, "right", where)]
-        if left_metric is None or any(m is None for _, m in rights):
+        if any(m is None for _, m in lefts + rights):
             raise ValueError(f"paper numbers: {where}: claims compare single cells ('table / row / set / metric')")
+        left_key, left_metric = lefts[0]
         left = cells[left_key][left_metric]
         label = METRIC_LABELS.get(left_metric, left_metric)
-        text = f'"{item.get("quote", "")}": {left_key[1]} {label} {left} vs ' + ", ".join(
-            f"{k[1]} {cells[k][m]}" for k, m in rights)
+        text = (f'"{item.get("quote", "")}": ' + ", ".join(f"{k[1]} {cells[k][m]}" for k, m in lefts)
+                + f" ({label}) vs " + ", ".join(f"{k[1]} {cells[k][m]}" for k, m in rights))
         location = item.get("location", where)
         if kind in ("greater", "less"):
-            a = printed_number(left)[0]
-            holds = []
-            for key, metric in rights:
-                b = printed_number(cells[key][metric])[0]
-                holds.append((key[1], cells[key][metric], a > b if kind == "greater" else a < b))
             relation = "above" if kind == "greater" else "below"
-            failures = [f"{name} has {value}" for name, value, ok in holds if not ok]
+            holds = []
+            for (lkey, lmetric), (key, metric) in itertools.product(lefts, rights):
+                a, b = printed_number(cells[lkey][lmetric])[0], printed_number(cells[key][metric])[0]
+                holds.append((lkey[1], cells[lkey][lmetric], key[1], cells[key][metric],
+                              a > b if kind == "greater" else a < b))
+            failures = [f"{ln} has {lv}, {rn} has {rv}" for ln, lv, rn, rv, ok in holds if not ok]
+            pairs = f"{len(holds)} pair(s)" if len(holds) > 1 else "the pair"
             if failures:
-                holds_for = [name for name, _, ok in holds if ok]
-                nearest = (f"{label} {relation} {', '.join(holds_for)} only" if holds_for
-                           else f"{label} not {relation} any comparator")
+                ok_pairs = [f"{ln} vs {rn}" for ln, _, rn, _, ok in holds if ok]
+                nearest = (f"{label} {relation} for {', '.join(ok_pairs)} only" if ok_pairs
+                           else f"{label} not {relation} in any pair")
                 out.append(_finding(location, text, "claim supported", INCONSISTENT,
-                                    f"{left_key[1]}'s {label} {left} is not strictly {relation} every comparator: "
-                                    + "; ".join(failures), nearest))
+                                    f"{label} is not strictly {relation} in {len(failures)} of {len(holds)} "
+                                    "pair(s): " + "; ".join(failures), nearest))
             else:
                 out.append(_finding(location, text, "claim supported", CONSISTENT,
-                                    f"{left_key[1]}'s {label} {left} is {relation} each comparator"))
+                                    f"{label} is {relation} in {pairs}"))
         elif kind == "significantly_greater":
             if left_metric != "acc":
                 raise ValueError(f"paper numbers: {where}: significance is checked for accuracies only")
@@ -983,6 +1000,110 @@ def _check_claims(numbers: Mapping, readings: Mapping) -> list[dict]:
                                 "" if possible else "accuracies comparable; no significant difference is possible"))
         else:
             raise ValueError(f"paper numbers: {where}: unknown claim type {kind!r}")
+    return out
+
+
+_DIRECTION = {"greater": "above", "less": "below"}
+
+
+def _check_sections(numbers: Mapping) -> list[dict]:
+    """Two sections stating the direction of one comparison: the same direction, and which the tables support."""
+    out = []
+    cells = _metric_cells(numbers)
+    for i, item in enumerate(numbers.get("sections", []) or []):
+        where = f"sections[{i}]"
+        first, second = (_require(item, k, where) for k in ("first", "second"))
+        (lkey, lmetric), (rkey, rmetric) = (_resolve(_require(item, k, where), cells) for k in ("left", "right"))
+        if lmetric is None or rmetric is None:
+            raise ValueError(f"paper numbers: {where}: left and right are single cells ('table / row / set / metric')")
+        says = [_require(part, "says", f"{where}.{name}") for part, name in ((first, "first"), (second, "second"))]
+        if any(s not in _DIRECTION for s in says):
+            raise ValueError(f"paper numbers: {where}: 'says' must be one of {sorted(_DIRECTION)}, got {says}")
+        a, b = cells[lkey][lmetric], cells[rkey][rmetric]
+        label = METRIC_LABELS.get(lmetric, lmetric)
+        text = (f'{first["location"]}: "{first["quote"]}" / {second["location"]}: "{second["quote"]}" '
+                f"({lkey[1]} {a} vs {rkey[1]} {b}, {label})")
+        va, vb = printed_number(a)[0], printed_number(b)[0]
+        table = "greater" if va > vb else "less" if va < vb else "equal"
+        supported = [part["location"] for part, said in ((first, says[0]), (second, says[1])) if said == table]
+        if says[0] == says[1]:
+            out.append(_finding(f"{first['location']}; {second['location']}", text, "sections agree", CONSISTENT,
+                                f"both state {lkey[1]} {_DIRECTION[says[0]]} {rkey[1]}"))
+            continue
+        why = (f"the first states {lkey[1]} {_DIRECTION[says[0]]} {rkey[1]}, the second "
+               f"{_DIRECTION[says[1]]}; the table gives {a} vs {b}"
+               + (f", which supports {supported[0]}" if supported else ", which supports neither"))
+        out.append(_finding(f"{first['location']}; {second['location']}", text, "sections agree", INCONSISTENT, why,
+                            f"{lkey[1]} {'above' if table == 'greater' else 'below' if table == 'less' else 'equal to'} "
+                            f"{rkey[1]} ({label} {a} vs {b})"))
+    return out
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+              ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def _evaluate(expression: str, variables: Mapping[str, Fraction], where: str) -> Fraction:
+    """Value of an arithmetic expression (numbers, the named variables, + - * / **), exactly."""
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return Fraction(str(node.value))
+        if isinstance(node, ast.Name) and node.id in variables:
+            return variables[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](walk(node.operand))
+        raise ValueError(f"paper numbers: {where}: {expression!r} is not arithmetic on {sorted(variables)}")
+    try:
+        return walk(ast.parse(str(expression), mode="eval"))
+    except SyntaxError:
+        raise ValueError(f"paper numbers: {where}: cannot parse {expression!r}") from None
+
+
+def _check_method(numbers: Mapping) -> list[dict]:
+    """A quantity both the algorithm and an equation (or the text) define must be the same in both.
+
+    Each item transcribes the two definitions: an arithmetic ``expression``
+    of the listed ``variables`` (evaluated exactly at every combination of
+    the given values), or a ``word`` (compared as written: ``batch`` vs
+    ``epoch``).
+    """
+    out = []
+    for i, item in enumerate(numbers.get("method", []) or []):
+        where = f"method[{i}]"
+        about = _require(item, "about", where)
+        parts = [_require(item, k, where) for k in ("first", "second")]
+        text = " / ".join(f'{p["location"]}: "{p["quote"]}"' for p in parts)
+        location = "; ".join(p["location"] for p in parts)
+        if all("word" in p for p in parts):
+            words = [str(p["word"]) for p in parts]
+            verdict = CONSISTENT if words[0] == words[1] else INCONSISTENT
+            why = (f"{about}: {words[0]} in both" if verdict == CONSISTENT
+                   else f"{about}: {words[0]} in the first, {words[1]} in the second")
+            out.append(_finding(location, text, "algorithm matches equations", verdict, why))
+            continue
+        if not all("expression" in p for p in parts):
+            raise ValueError(f"paper numbers: {where}: both parts need an 'expression' (or both a 'word')")
+        grid = {str(k): [Fraction(str(v)) for v in _refs(values)] for k, values in (item.get("variables") or {}).items()}
+        differ = []
+        for combo in itertools.product(*grid.values()):
+            point = dict(zip(grid, combo))
+            a, b = (_evaluate(p["expression"], point, where) for p in parts)
+            if a != b:
+                differ.append(", ".join(f"{k} = {float(v):g}" for k, v in point.items())
+                              + f": {float(a):g} vs {float(b):g}")
+        exprs = f'{parts[0]["expression"]} vs {parts[1]["expression"]}'
+        if differ:
+            out.append(_finding(location, text, "algorithm matches equations", INCONSISTENT,
+                                f"{about}: {exprs} differ (" + "; ".join(differ[:2])
+                                + (f"; and {len(differ) - 2} more" if len(differ) > 2 else "") + ")",
+                                item.get("reading", "")))
+        else:
+            out.append(_finding(location, text, "algorithm matches equations", CONSISTENT,
+                                f"{about}: {exprs} agree on every tested value"))
     return out
 
 
@@ -1038,6 +1159,8 @@ def audit_paper(numbers: Mapping | None = None) -> pd.DataFrame:
     findings += _check_averages(numbers, readings)
     findings += _check_repeats(numbers)
     findings += _check_claims(numbers, readings)
+    findings += _check_sections(numbers)
+    findings += _check_method(numbers)
     return pd.DataFrame(findings, columns=FINDING_COLUMNS)
 
 

@@ -135,6 +135,19 @@ def consistent_numbers() -> dict:
             {"location": "Results", "quote": "m1 significantly beats m2", "type": "significantly_greater",
              "left": "Table X / m1 / train / acc", "right": ["Table X / m2 / train / acc"]},
         ],
+        "sections": [
+            {"first": {"location": "Results", "quote": "m1 above m2", "says": "greater"},
+             "second": {"location": "Discussion", "quote": "m1 beats m2", "says": "greater"},
+             "left": "Table X / m1 / test / auc", "right": "Table X / m2 / test / auc"},
+        ],
+        "method": [
+            {"about": "weight of the soft term", "first": {"location": "Eq. 1", "quote": "T^2 (1 - a)",
+                                                          "expression": "T**2 * (1 - a)"},
+             "second": {"location": "Algorithm", "quote": "(1 - a) T T", "expression": "(1 - a) * T * T"},
+             "variables": {"a": [0.25, 0.5], "T": [1, 3]}},
+            {"about": "schedule", "first": {"location": "Eq. 2", "quote": "per batch", "word": "batch"},
+             "second": {"location": "Algorithm", "quote": "per batch", "word": "batch"}},
+        ],
     }
 
 
@@ -149,7 +162,8 @@ def test_consistent_report_passes_every_check():
     checks = set(findings["check"])
     for check in ("subgroups add up", "percentage matches count", "same figure where repeated",
                   "categories complementary", "pooled mean and range", "confusion matrix exists",
-                  "AUC compatible with operating point", "average of parts", "claim supported"):
+                  "AUC compatible with operating point", "average of parts", "claim supported", "sections agree",
+                  "algorithm matches equations"):
         assert check in checks
     note = findings[(findings["check"] == "positive class") & findings["location"].str.contains("train")]
     assert "only with A" in note["why"].iloc[0]
@@ -358,6 +372,43 @@ def test_paper_positive_class_is_the_poor_response_group(paper_findings):
     assert note["verdict"] == "note" and "only with PR (n = 39)" in note["why"] and "38/39" in note["why"]
     pd_row = _finding(paper_findings, "confusion matrix exists", "Progressive Distill (EfficientNet-B7), train")
     assert pd_row["verdict"] == "consistent" and pd_row["why"] == "TP 38, FN 1, TN 73, FP 0 (PR positive)"
+
+
+def test_planted_claim_over_every_pair_section_contradiction_and_algorithm_mismatch():
+    numbers = consistent_numbers()
+    # a general claim: every left row against every right row; one failing pair is enough
+    numbers["claims"][0]["left"] = ["Table X / m1 / test / auc", "Table X / m2 / test / auc"]
+    numbers["claims"][0]["right"] = ["Table X / m2 / test / auc"]
+    bad = _only_new_inconsistency(numbers)
+    assert bad["check"].tolist() == ["claim supported"] and "1 of 2 pair(s)" in bad["why"].iloc[0]
+    numbers = consistent_numbers()
+    numbers["sections"][0]["second"]["says"] = "less"
+    bad = _only_new_inconsistency(numbers)
+    assert bad["check"].tolist() == ["sections agree"]
+    assert "which supports Results" in bad["why"].iloc[0]  # 0.90 vs 0.78: the first section is right
+    numbers = consistent_numbers()
+    numbers["method"][0]["second"]["expression"] = "a"
+    bad = _only_new_inconsistency(numbers)
+    assert bad["check"].tolist() == ["algorithm matches equations"]
+    assert "a = 0.25, T = 1: 0.75 vs 0.25" in bad["why"].iloc[0]
+    numbers = consistent_numbers()
+    numbers["method"][1]["second"]["word"] = "epoch"
+    assert _only_new_inconsistency(numbers)["why"].iloc[0] == "schedule: batch in the first, epoch in the second"
+    numbers = consistent_numbers()
+    numbers["method"][0]["second"]["expression"] = "__import__('os').getcwd()"
+    with pytest.raises(ValueError, match="is not arithmetic"):
+        audit.audit_paper(numbers)
+
+
+def test_paper_sections_and_algorithm_against_equations(paper_findings):
+    noise = _finding(paper_findings, "sections agree", "Ablation study", "only slight gains")
+    assert noise["verdict"] == "inconsistent" and "which supports Results, Ablation study" in noise["why"]
+    alpha = _finding(paper_findings, "algorithm matches equations", "equation 1", "T^2 (1 - alpha)")
+    assert alpha["verdict"] == "inconsistent" and "alpha = 0.3, T = 4: 11.2 vs 0.3" in alpha["why"]
+    schedule = _finding(paper_findings, "algorithm matches equations", "equation 2", "at batch t")
+    assert schedule["verdict"] == "inconsistent" and "every epoch" in schedule["why"]
+    pd_kd = _finding(paper_findings, "claim supported", "Performance of PD", "PD outperforms KD")
+    assert pd_kd["verdict"] == "inconsistent" and "of 16 pair(s)" in pd_kd["why"]
 
 
 def test_paper_repeats_and_claims(paper_findings):
