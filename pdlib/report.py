@@ -23,6 +23,19 @@ and, on a digital twin, its ``twin.json``.
 * heat maps (chapter 8): :func:`zero_maps_statement`, :func:`attention_statement`;
 * the TRIPOD+AI checklist (chapter 10): :func:`checklist`;
 * the signal sweep (chapter 11): :func:`sweep_results`, :func:`sweep_summary`;
+* the verdict (chapter 12): :func:`verdict_run` reads every score once (with
+  :func:`external_predictions`, the external set's ``external_predictions.csv``)
+  into a :class:`VerdictRun`; :func:`verdict_run_statement`,
+  :func:`threshold_statement`; AUCs and ranking: :func:`verdict_aucs`,
+  :func:`verdict_mean_aucs`, :func:`auc_ranking`, :func:`auc_by_seed`,
+  :func:`ranking_statement`, :func:`verdict_seed_spread`,
+  :func:`seed_spread_statement`; compared pairs: :func:`verdict_pairs`,
+  :func:`paired_seeds`, :func:`paired_seed_display`,
+  :func:`paired_summary_display`, :func:`paired_statement`; the paper's
+  design: :func:`design_simulations`, :func:`design_display`,
+  :func:`design_statement`, :func:`power_table`, :func:`power_display`,
+  :func:`power_statement`; the claims per source: :func:`verdict_scorecard`,
+  :func:`scorecard_counts`, :func:`verdict_scorecard_statement`;
 * sentences: :func:`run_statement`, :func:`learning_statement`,
   :func:`chapter_learning_statement`.
 
@@ -37,6 +50,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -397,16 +411,9 @@ def claims_scorecard(results_dir: str | os.PathLike, manifest: Manifest, arms: S
         y_train, train = _scores_of(results_dir, needed, seed=seed, split="train")
         parts.append(verdict.claim_estimates(trained, y_train, train, source=TRAIN_SOURCE, thresholds=thresholds,
                                              population="train"))
-        readers = manifest.readers
-        if readers is not None and len(readers) and any(c.versus for c in trained):
-            calls = readers.pivot(index="patient_id", columns="reader", values="call")
-            calls = calls.loc[[p for p in test.index if p in calls.index]]
-            positive = manifest.positive_class
-            reader_calls = pd.DataFrame({r: (calls[r] == positive).astype(int).to_numpy() for r in calls.columns})
-            keep = test.index.isin(calls.index)
-            parts.append(verdict.reader_claim_estimates(
-                [c for c in trained if c.versus], y_test[keep], test.loc[keep].reset_index(drop=True),
-                reader_calls, thresholds=thresholds, source=TEST_SOURCE))
+        readers = _reader_estimates(manifest, trained, y_test, test, thresholds, TEST_SOURCE)
+        if readers is not None:
+            parts.append(readers)
     estimates = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
         else pd.DataFrame(columns=["claim", "source", "estimate", "ci_low", "ci_high"])
     return verdict.scorecard(claims, estimates)
@@ -970,3 +977,1222 @@ def sweep_summary(results: pd.DataFrame) -> pd.DataFrame | None:
         return None
     return results.groupby(["n_patients", "signal", "arm"]).agg(
         test_auc=("value", "mean"), oracle_auc=("oracle AUC (test)", "first"), seeds=("seed", "nunique"))
+
+
+# --------------------------------------------------------------------------- the verdict (chapter 12)
+
+#: File of a member's scores of the external set: every patient of the external twin.
+EXTERNAL_FILE = "external_predictions.csv"
+
+#: Columns of :data:`EXTERNAL_FILE`.
+EXTERNAL_COLUMNS = ("patient_id", "recist", "label", "score")
+
+#: Patients per class of the paper's test set (14 + 14), the design :func:`design_simulations` replays.
+PAPER_PER_CLASS = 14
+
+#: Names of the patient sets of the verdict chapter, in the order the chapter shows them.
+VERDICT_SETS = ("external", "test")
+
+#: Threshold rules of :func:`verdict_run`'s ``thresholds`` (``performance_table``'s sources, in words).
+THRESHOLD_RULES = {"youden_train_oof": "out-of-fold", "youden_train_resubstitution": "resubstitution"}
+
+
+def _check_arms(arms: Sequence[str]) -> list[str]:
+    if isinstance(arms, str):
+        raise ValueError(f"arms must be a list of arm names, got the string {arms!r}")
+    arms = list(dict.fromkeys(str(a) for a in arms))
+    if not arms:
+        raise ValueError("the verdict needs at least one arm")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise ValueError(f"unknown arm(s) {unknown}; known: {sorted(ARMS)}")
+    return arms
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    if isinstance(seeds, (str, int)):
+        raise ValueError(f"seeds must be a list of integers, got {seeds!r}")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
+    return seeds
+
+
+def external_predictions(results_dir: str | os.PathLike, arm: str, *, seed: int) -> pd.DataFrame:
+    """``external_predictions.csv`` of an arm's final member: its scores of every external patient.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, recist, label, score`` (labels 0/1, finite scores, each
+        patient once).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the arm, the seed and the missing file.
+    ValueError
+        A missing column, a repeated patient, a label other than 0/1 or a
+        score that is not a finite number, naming the arm, seed, file and patient.
+    """
+    _check_arms([arm])
+    path = arm_dir(results_dir, arm, seed=seed) / EXTERNAL_FILE
+    where = f"arm {arm} (seed {seed}), {path}"
+    if not path.is_file():
+        raise FileNotFoundError(f"arm {arm} (seed {seed}): no external-set scores; {path} is missing (the study's "
+                                f"target external/seed{seed} writes it for every arm's final member)")
+    table = pd.read_csv(path, dtype={"patient_id": str, "recist": str})
+    missing = [c for c in EXTERNAL_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{where}: lacks column(s) {missing}; expected {list(EXTERNAL_COLUMNS)}")
+    if not len(table):
+        raise ValueError(f"{where}: scores no patient")
+    dup = table.loc[table["patient_id"].duplicated(), "patient_id"]
+    if len(dup):
+        raise ValueError(f"{where}: patient {dup.iloc[0]!r} appears more than once")
+    labels = pd.to_numeric(table["label"], errors="coerce")
+    bad = ~labels.isin([0, 1])
+    if bad.any():
+        row = table[bad].iloc[0]
+        raise ValueError(f"{where}: patient {row['patient_id']!r} has label {row['label']!r}; labels are 0 or 1")
+    scores = pd.to_numeric(table["score"], errors="coerce")
+    bad = ~np.isfinite(scores.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        row = table[bad].iloc[0]
+        raise ValueError(f"{where}: patient {row['patient_id']!r} has score {row['score']!r}; scores are finite numbers")
+    return table[list(EXTERNAL_COLUMNS)].assign(label=labels.astype(np.int64), score=scores.astype(float))
+
+
+@dataclass(frozen=True)
+class ScoredPatients:
+    """One set of patients scored by every arm of a seed.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        0/1 labels (1 = the positive class), in the order of ``scores``.
+    scores : DataFrame
+        Index ``patient_id``, one score column per arm.
+    """
+
+    labels: np.ndarray
+    scores: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.size)
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.labels.sum())
+
+    @property
+    def n_neg(self) -> int:
+        return self.n - self.n_pos
+
+
+def _align(frames: Mapping[str, pd.DataFrame], files: Mapping[str, Path], *, what: str,
+           order: pd.Index | None = None) -> ScoredPatients:
+    """Labels and scores of several arms on the same patients; errors name both arms and the files."""
+    arms = list(frames)
+    first = frames[arms[0]].set_index("patient_id")
+    order = first.index if order is None else order
+    ids = set(order)
+    columns = {}
+    for arm in arms:
+        table = frames[arm].set_index("patient_id")
+        if set(table.index) != ids:
+            extra = sorted(set(table.index) - ids)[:3]
+            lacking = sorted(ids - set(table.index))[:3]
+            raise ValueError(f"{what}: arm {arm} scores other patients than arm {arms[0]} "
+                             f"(only in {files[arm]}: {extra}; missing there: {lacking})")
+        table = table.loc[order]
+        disagree = table["label"].to_numpy() != first.loc[order, "label"].to_numpy()
+        if disagree.any():
+            pid = table.index[np.flatnonzero(disagree)[0]]
+            raise ValueError(f"{what}: patient {pid!r} has label {int(table.loc[pid, 'label'])} in {files[arm]} "
+                             f"but {int(first.loc[pid, 'label'])} in {files[arms[0]]}")
+        columns[arm] = table["score"].to_numpy(dtype=float)
+    return ScoredPatients(first.loc[order, "label"].to_numpy(dtype=np.int64), pd.DataFrame(columns, index=order))
+
+
+@dataclass(frozen=True)
+class VerdictRun:
+    """Every score the verdict chapter reads, loaded once by :func:`verdict_run`.
+
+    Attributes
+    ----------
+    results_dir : Path
+    arms : tuple of str
+    seeds : tuple of int
+    train, test, external : dict seed -> ScoredPatients
+        The study's training and test patients and the external twin's
+        patients (``external`` is empty without an external set); within a
+        set every seed lists the patients in the same order.
+    thresholds : DataFrame
+        ``arm, label, seed, threshold, rule, folds``: each arm's pre-specified
+        threshold per seed (Youden's index on the training patients'
+        out-of-fold scores, rule ``out-of-fold`` with the number of folds, or
+        on their own scores, rule ``resubstitution``), as
+        :func:`pdlib.stats.performance_table` chooses it for the other chapters.
+    external_info : dict or None
+        ``name, n, n_pos, n_neg, positive_class, negative_class, twin_seed,
+        signal, oracle_auc`` of the external set.
+    """
+
+    results_dir: Path
+    arms: tuple[str, ...]
+    seeds: tuple[int, ...]
+    train: Mapping[int, ScoredPatients]
+    test: Mapping[int, ScoredPatients]
+    external: Mapping[int, ScoredPatients]
+    thresholds: pd.DataFrame
+    external_info: Mapping | None
+
+    def sets(self) -> tuple[str, ...]:
+        """The patient sets this run has (``external`` first when it has one)."""
+        return VERDICT_SETS if self.external else ("test",)
+
+    def scored(self, which: str, seed: int) -> ScoredPatients:
+        """The patients of ``which`` (``train``, ``test`` or ``external``) scored by seed ``seed``'s members."""
+        sets = {"train": self.train, "test": self.test, "external": self.external}
+        if which not in sets or not sets[which]:
+            raise ValueError(f"this run has no {which!r} patients (sets: {['train', *self.sets()]})")
+        if seed not in sets[which]:
+            raise ValueError(f"seed {seed} is not a seed of this run ({list(self.seeds)})")
+        return sets[which][seed]
+
+    def set_name(self, which: str) -> str:
+        """Plain name of a patient set with its size (``external set (1000 patients)``)."""
+        first = self.scored(which, self.seeds[0])
+        return f"{'training' if which == 'train' else which} set ({first.n} patients)"
+
+    def threshold(self, arm: str, seed: int) -> float:
+        """The pre-specified threshold of ``arm`` in ``seed``."""
+        row = self.thresholds[(self.thresholds["arm"] == arm) & (self.thresholds["seed"] == seed)]
+        if not len(row):
+            raise ValueError(f"arm {arm!r}, seed {seed}: not part of this run")
+        return float(row["threshold"].iloc[0])
+
+
+def _oof_folds(path: Path, *, arm: str, seed: int) -> int:
+    table = pd.read_csv(path)
+    if "fold" not in table.columns:
+        raise ValueError(f"arm {arm} (seed {seed}): {path} lacks the column 'fold'")
+    return int(table["fold"].nunique())
+
+
+def _external_info(external: Mapping, scored: ScoredPatients, file: Path) -> dict:
+    """What the chapter says about the external set, checked against its manifest when one is named."""
+    name = str(external.get("name") or "external")
+    info = {"name": name, "n": scored.n, "n_pos": scored.n_pos, "n_neg": scored.n_neg, "positive_class": None,
+            "negative_class": None, "twin_seed": external.get("twin_seed", external.get("seed")),
+            "signal": external.get("signal"), "oracle_auc": None}
+    expected = external.get("n_patients")
+    if expected is not None and int(expected) != scored.n:
+        raise ValueError(f"the external set {name!r} has {int(expected)} patients, but {file} scores {scored.n}")
+    if external.get("manifest"):
+        manifest = load_manifest(external["manifest"], check_files=False)
+        listed = manifest.patients.set_index("patient_id")
+        lacking = sorted(set(listed.index) - set(scored.scores.index))
+        extra = sorted(set(scored.scores.index) - set(listed.index))
+        if lacking or extra:
+            raise ValueError(f"{file} does not score the patients of the external manifest {manifest.folder}: "
+                             f"{len(lacking)} not scored (e.g. {lacking[:3]}), {len(extra)} not in the manifest "
+                             f"(e.g. {extra[:3]})")
+        truth = (listed.loc[scored.scores.index, "response"] == manifest.positive_class).astype(int).to_numpy()
+        wrong = np.flatnonzero(truth != scored.labels)
+        if wrong.size:
+            pid = scored.scores.index[wrong[0]]
+            raise ValueError(f"{file}: patient {pid!r} has label {int(scored.labels[wrong[0]])}, but the external "
+                             f"manifest {manifest.folder} gives response {listed.loc[pid, 'response']}")
+        info["positive_class"] = manifest.positive_class
+        info["negative_class"] = other_group(manifest.positive_class)
+    twin_json = Path(external["twin"]) / "twin.json" if external.get("twin") else None
+    if twin_json is not None and twin_json.is_file():
+        twin = json.loads(twin_json.read_text())
+        info["oracle_auc"] = twin.get("oracle_auc", {}).get("all")
+        info["signal"] = info["signal"] if info["signal"] is not None else twin.get("parameters", {}).get(
+            "signal_strength")
+    return info
+
+
+def verdict_run(results_dir: str | os.PathLike, arms: Sequence[str], *, seeds: Sequence[int],
+                oof: Mapping | None = None, external: Mapping | None = None) -> VerdictRun:
+    """Read every score the verdict chapter needs, checked, into one :class:`VerdictRun`.
+
+    For each seed and arm: the final member's ``patient_predictions.csv``
+    (training and test patients), its ``oof_predictions.csv`` when it has
+    out-of-fold runs (the pre-specified threshold is then chosen on them, as
+    :func:`metrics_long` does for the other chapters) and, with an external
+    set, its ``external_predictions.csv`` (:func:`external_predictions`).
+
+    Parameters
+    ----------
+    results_dir : path
+    arms : sequence of str
+        The verdict arms.
+    seeds : sequence of int
+        Training seeds; every arm was trained with each.
+    oof : dict, optional
+        The study's ``oof`` setting (``{"folds": k, "arms": [...]}``): an arm
+        listed there must have ``oof_predictions.csv`` with ``k`` folds in
+        every seed.
+    external : dict, optional
+        The external set (``name``, ``n_patients``, optionally ``manifest``
+        (a manifest folder: its patients and responses must be exactly the
+        scored ones), ``twin`` (its ``twin.json`` gives the oracle AUC),
+        ``twin_seed`` or ``seed``, ``signal``); None: no external set.
+
+    Raises
+    ------
+    FileNotFoundError
+        A missing predictions file, naming the arm, the seed and the path.
+    ValueError
+        Arms or seeds that score different patients, labels that disagree,
+        or a count of patients or folds other than the configuration's,
+        naming the arms, seeds and files.
+    """
+    arms, seeds = _check_arms(arms), _check_seeds(seeds)
+    oof = dict(oof or {})
+    oof_arms, oof_k = set(oof.get("arms") or []), oof.get("folds")
+    sets: dict[str, dict[int, ScoredPatients]] = {"train": {}, "test": {}, "external": {}}
+    rows, first_files = [], {}
+    for seed in seeds:
+        parts: dict[str, dict[str, pd.DataFrame]] = {"train": {}, "test": {}, "external": {}}
+        files: dict[str, dict[str, Path]] = {"train": {}, "test": {}, "external": {}}
+        for arm in arms:
+            folder = arm_dir(results_dir, arm, seed=seed)
+            path = folder / "patient_predictions.csv"
+            if not path.is_file():
+                raise FileNotFoundError(f"arm {arm} (seed {seed}): no patient predictions; {path} is missing (run "
+                                        "the study pipeline first)")
+            predictions = arm_predictions(results_dir, arm, seed=seed)
+            pre = _performance(predictions).set_index(["way", "split"]).loc[("pre-specified", "train")]
+            oof_path = folder / "oof_predictions.csv"
+            folds = _oof_folds(oof_path, arm=arm, seed=seed) if oof_path.is_file() else None
+            if arm in oof_arms and folds is None:
+                raise FileNotFoundError(f"arm {arm} (seed {seed}): the study trains {oof_k} out-of-fold folds for "
+                                        f"this arm, but {oof_path} is missing")
+            if arm in oof_arms and oof_k is not None and folds != int(oof_k):
+                raise ValueError(f"arm {arm} (seed {seed}): {oof_path} holds {folds} folds, the study configuration "
+                                 f"{int(oof_k)}")
+            rows.append({"arm": arm, "label": ARMS[arm].label, "seed": seed, "threshold": float(pre["threshold"]),
+                         "rule": THRESHOLD_RULES[pre["threshold_source"]],
+                         "folds": float("nan") if folds is None else folds})
+            for split in ("train", "test"):
+                parts[split][arm] = predictions.loc[predictions["split"] == split, ["patient_id", "label", "score"]]
+                files[split][arm] = path
+            if external is not None:
+                parts["external"][arm] = external_predictions(results_dir, arm, seed=seed)
+                files["external"][arm] = folder / EXTERNAL_FILE
+        for which in ("train", "test", "external"):
+            if not parts[which]:
+                continue
+            order = sets[which][seeds[0]].scores.index if seeds[0] in sets[which] else None
+            if order is not None and set(order) != set(parts[which][arms[0]]["patient_id"]):
+                raise ValueError(f"seed {seed}: arm {arms[0]} scores other {which} patients in "
+                                 f"{files[which][arms[0]]} than in seed {seeds[0]} ({first_files[which]})")
+            scored = _align(parts[which], files[which], what=f"seed {seed}, {which} patients", order=order)
+            if order is not None and not np.array_equal(scored.labels, sets[which][seeds[0]].labels):
+                raise ValueError(f"seed {seed}: the labels of the {which} patients in {files[which][arms[0]]} differ "
+                                 f"from seed {seeds[0]}'s ({first_files[which]})")
+            sets[which][seed] = scored
+            first_files.setdefault(which, files[which][arms[0]])
+    info = (_external_info(external, sets["external"][seeds[0]], first_files["external"])
+            if external is not None else None)
+    return VerdictRun(Path(results_dir), tuple(arms), tuple(seeds), sets["train"], sets["test"], sets["external"],
+                      pd.DataFrame(rows, columns=["arm", "label", "seed", "threshold", "rule", "folds"]), info)
+
+
+def _listing(names: Sequence[str]) -> str:
+    names = list(names)
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def threshold_statement(run: VerdictRun) -> str:
+    """How each arm's pre-specified threshold was chosen in this run (out-of-fold or resubstitution), in words."""
+    rules = run.thresholds.groupby("arm", sort=False)["rule"].agg(lambda r: "/".join(sorted(set(r))))
+    folds = run.thresholds.dropna(subset=["folds"]).groupby("arm", sort=False)["folds"].agg(
+        lambda f: sorted({int(x) for x in f})).to_dict()
+    oof_arms = [a for a in run.arms if rules[a] == "out-of-fold"]
+    resub = [a for a in run.arms if rules[a] == "resubstitution"]
+    mixed = [a for a in run.arms if a not in oof_arms and a not in resub]
+    ks = sorted({k for a in oof_arms + mixed for k in folds.get(a, [])})
+    lead = ("Each arm's threshold (for accuracy, sensitivity and specificity, and the fixed rule of the design "
+            "simulation) is chosen by Youden's index before the test patients are seen, ")
+    resub_text = ("on the training patients' own scores (resubstitution: the models have seen those patients, so "
+                  "the threshold sits where they happen to separate best)")
+    oof_text = (f"on out-of-fold scores of the training patients ({_either(ks)} folds: each patient scored by a "
+                "model trained without it)")
+    if not oof_arms and not mixed:
+        return lead + resub_text + " for every arm; this study trained no out-of-fold folds."
+    if not resub and not mixed:
+        return lead + oof_text + f" for every arm ({len(oof_arms)})."
+    parts = []
+    if oof_arms:
+        parts.append(oof_text + f" for {_listing([ARMS[a].label for a in oof_arms])}")
+    if resub:
+        parts.append(resub_text + f" for {_listing([ARMS[a].label for a in resub])}")
+    if mixed:
+        parts.append(f"on out-of-fold scores in some seeds and on the training patients' own scores in the others "
+                     f"for {_listing([ARMS[a].label for a in mixed])} (each seed's own rule)")
+    return lead + "; ".join(parts) + "."
+
+
+def verdict_run_statement(run: VerdictRun, *, config_name: str, profile: str, manifest_dir: str | os.PathLike,
+                          overrides: Mapping | None = None) -> str:
+    """Markdown: which study, cohort, seeds and external set produced the chapter, and how thresholds were chosen."""
+    text = run_statement(config_name=config_name, profile=profile, manifest_dir=manifest_dir, seeds=run.seeds,
+                         overrides=overrides)
+    test = run.scored("test", run.seeds[0])
+    text += (f" Each of the {_plural(len(run.arms), 'arm', 'arms')} was trained once per seed "
+             f"({_plural(len(run.seeds), 'seed', 'seeds')}), on the same training patients, and scored the same "
+             f"{test.n} test patients ({test.n_pos} positive, {test.n_neg} negative)")
+    info = run.external_info
+    if info is None:
+        text += ". This study has no external test set, so only the test set's estimates are shown."
+    else:
+        pos = f"{info['n_pos']} {info['positive_class']}" if info["positive_class"] else f"{info['n_pos']} positive"
+        neg = f"{info['n_neg']} {info['negative_class']}" if info["negative_class"] else f"{info['n_neg']} negative"
+        made = []
+        if info["signal"] is not None:
+            made.append(f"signal strength {float(info['signal']):g}")
+        if info["twin_seed"] is not None:
+            made.append(f"seed {info['twin_seed']}")
+        named = "" if info["name"].lower() in ("external", "") else f" **{info['name']}**"
+        text += (f"; every arm's final member of every seed also scored the external set{named}: "
+                 f"{info['n']} patients ({pos}, {neg}) that no model saw in training"
+                 + (f", a digital twin generated with {_listing(made)}" if made else "")
+                 + (f", whose oracle AUC is {info['oracle_auc']:.3f}" if info["oracle_auc"] is not None else "")
+                 + ".")
+    return text + "\n\n" + threshold_statement(run)
+
+
+# ---- AUCs, ranking and spread
+
+
+def _ci_text(value: float, low: float, high: float, *, digits: int = 3, signed: bool = False) -> str:
+    """``0.823 (0.791 to 0.855)``; ``n/a`` without a value, the value alone without an interval."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    fmt = f"{{:{'+' if signed else ''}.{digits}f}}"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return fmt.format(value)
+    return f"{fmt.format(value)} ({fmt.format(low)} to {fmt.format(high)})"
+
+
+def verdict_aucs(run: VerdictRun, *, alpha: float = ALPHA) -> pd.DataFrame:
+    """AUC of every arm, seed and patient set with its DeLong interval.
+
+    Returns
+    -------
+    DataFrame
+        ``arm, label, set (external/test), seed, n, n_pos, n_neg, auc,
+        ci_low, ci_high, half_width`` (``(ci_high - ci_low) / 2``); ``nan``
+        with a :class:`pdlib.stats.DegenerateInputWarning` for a set with one
+        class.
+    """
+    rows = []
+    for which in run.sets():
+        for seed in run.seeds:
+            scored = run.scored(which, seed)
+            for arm in run.arms:
+                r = stats.delong_auc(scored.labels, scored.scores[arm].to_numpy(), alpha=alpha)
+                rows.append({"arm": arm, "label": ARMS[arm].label, "set": which, "seed": seed, "n": scored.n,
+                             "n_pos": scored.n_pos, "n_neg": scored.n_neg, "auc": r.auc, "ci_low": r.ci_low,
+                             "ci_high": r.ci_high, "half_width": (r.ci_high - r.ci_low) / 2})
+    return pd.DataFrame(rows, columns=["arm", "label", "set", "seed", "n", "n_pos", "n_neg", "auc", "ci_low",
+                                       "ci_high", "half_width"])
+
+
+def _seed_matrix(run: VerdictRun, which: str, arm: str) -> np.ndarray:
+    return np.vstack([run.scored(which, s).scores[arm].to_numpy() for s in run.seeds])
+
+
+def verdict_mean_aucs(run: VerdictRun, *, alpha: float = ALPHA) -> pd.DataFrame:
+    """Each arm's AUC averaged over its seeds, with DeLong's interval of the mean (:func:`pdlib.verdict.auc_contrast`).
+
+    The interval is the patients' sampling error of the mean of the seeds'
+    AUCs (their DeLong covariance included); the spread between seeds is
+    :func:`verdict_seed_spread`'s.
+
+    Returns
+    -------
+    DataFrame
+        ``arm, label, set, n_seeds, auc, ci_low, ci_high, half_width``.
+    """
+    rows, k = [], len(run.seeds)
+    for which in run.sets():
+        labels = run.scored(which, run.seeds[0]).labels
+        for arm in run.arms:
+            c = verdict.auc_contrast(labels, _seed_matrix(run, which, arm), np.full(k, 1.0 / k), alpha=alpha)
+            rows.append({"arm": arm, "label": ARMS[arm].label, "set": which, "n_seeds": k, "auc": c.estimate,
+                         "ci_low": c.ci_low, "ci_high": c.ci_high, "half_width": (c.ci_high - c.ci_low) / 2})
+    return pd.DataFrame(rows, columns=["arm", "label", "set", "n_seeds", "auc", "ci_low", "ci_high", "half_width"])
+
+
+def _set_title(run: VerdictRun, which: str) -> str:
+    return "External" if which == "external" else "Test"
+
+
+def auc_ranking(run: VerdictRun, *, alpha: float = ALPHA) -> pd.DataFrame:
+    """The ranking of the arms on the external set beside the 28-patient estimate, for people.
+
+    One row per arm, best external AUC (mean over seeds) first: for each
+    set (external first), the AUC of seed ``seeds[0]`` and the mean over
+    seeds, each with its DeLong 95% interval in the cell and the interval's
+    half-width beside it, and the arm's rank (by the mean on the external
+    set, by the first seed on the test set: what one trained model and 28
+    patients would rank).
+    """
+    aucs = verdict_aucs(run, alpha=alpha).set_index(["arm", "set", "seed"])
+    means = verdict_mean_aucs(run, alpha=alpha).set_index(["arm", "set"])
+    s0, k = run.seeds[0], len(run.seeds)
+    ext = "external" in run.sets()
+    rank_ext = means.xs("external", level="set")["auc"].rank(ascending=False, method="min") if ext else None
+    rank_test = aucs.xs(("test", s0), level=("set", "seed"))["auc"].rank(ascending=False, method="min")
+    rows = []
+    for arm in run.arms:
+        row = {"Model": ARMS[arm].label}
+        for which in run.sets():
+            title, one, mean = _set_title(run, which), aucs.loc[(arm, which, s0)], means.loc[(arm, which)]
+            row[f"{title} AUC, seed {s0} (95% CI)"] = _ci_text(one["auc"], one["ci_low"], one["ci_high"])
+            row[f"{title} ±, seed {s0}"] = "n/a" if not np.isfinite(one["half_width"]) else f"{one['half_width']:.3f}"
+            row[f"{title} AUC, mean of {_plural(k, 'seed', 'seeds')} (95% CI)"] = _ci_text(
+                mean["auc"], mean["ci_low"], mean["ci_high"])
+            row[f"{title} ±, mean"] = "n/a" if not np.isfinite(mean["half_width"]) else f"{mean['half_width']:.3f}"
+        if ext:
+            row["Rank, external (mean)"] = "n/a" if pd.isna(rank_ext[arm]) else int(rank_ext[arm])
+        row[f"Rank, test (seed {s0})"] = "n/a" if pd.isna(rank_test[arm]) else int(rank_test[arm])
+        row["_order"] = -means.loc[(arm, run.sets()[0]), "auc"]
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("_order", kind="mergesort", na_position="last")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def auc_by_seed(run: VerdictRun, which: str = "external", *, alpha: float = ALPHA) -> pd.DataFrame:
+    """Every arm's AUC on one patient set in each seed and their mean, intervals in the cells, for people.
+
+    Returns
+    -------
+    DataFrame
+        ``Model``, one column per seed, ``mean of k seeds`` (DeLong 95%
+        intervals in the cells) and ``± (per seed)``: the range of the
+        seeds' interval half-widths.
+    """
+    if which not in run.sets():
+        raise ValueError(f"this run has no {which!r} set (sets: {list(run.sets())})")
+    aucs = verdict_aucs(run, alpha=alpha)
+    aucs = aucs[aucs["set"] == which].set_index(["arm", "seed"])
+    means = verdict_mean_aucs(run, alpha=alpha)
+    means = means[means["set"] == which].set_index("arm")
+    rows = []
+    for arm in run.arms:
+        row = {"Model": ARMS[arm].label}
+        for seed in run.seeds:
+            r = aucs.loc[(arm, seed)]
+            row[f"seed {seed}"] = _ci_text(r["auc"], r["ci_low"], r["ci_high"])
+        m = means.loc[arm]
+        row[f"mean of {_plural(len(run.seeds), 'seed', 'seeds')}"] = _ci_text(m["auc"], m["ci_low"], m["ci_high"])
+        half = aucs.xs(arm, level="arm")["half_width"]
+        row["± (per seed)"] = ("n/a" if not np.isfinite(half).any() else
+                               f"{half.min():.3f}" if half.min() == half.max() else f"{half.min():.3f} to {half.max():.3f}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _concordant_pairs(first: pd.Series, second: pd.Series) -> tuple[int, int]:
+    """Pairs of arms ordered the same way by two rankings (ties count as discordant), and all pairs."""
+    arms = [a for a in first.index if np.isfinite(first[a]) and np.isfinite(second[a])]
+    pairs = [(a, b) for i, a in enumerate(arms) for b in arms[i + 1:]]
+    same = sum(1 for a, b in pairs if np.sign(first[a] - first[b]) == np.sign(second[a] - second[b]) != 0)
+    return same, len(pairs)
+
+
+def ranking_statement(run: VerdictRun, *, alpha: float = ALPHA) -> str:
+    """Sentences: how precise one AUC is on each set, which arm each set ranks first, and how often they agree."""
+    aucs = verdict_aucs(run, alpha=alpha)
+    means = verdict_mean_aucs(run, alpha=alpha)
+    s0, k = run.seeds[0], len(run.seeds)
+    test = aucs[(aucs["set"] == "test") & (aucs["seed"] == s0)].set_index("arm")
+    n_test = run.scored("test", s0).n
+    if test["auc"].isna().all():
+        return f"The test set ({n_test} patients) has one class only, so no AUC can be computed on it."
+    best_test = test["auc"].idxmax()
+    test_half = float(aucs.loc[aucs["set"] == "test", "half_width"].median())
+    if "external" not in run.sets():
+        return (f"On the {n_test} test patients an AUC is known to about ±{test_half:.2f} (median half-width of "
+                f"the 95% intervals); the first seed ranks {ARMS[best_test].label} first "
+                f"({_ci_text(*test.loc[best_test, ['auc', 'ci_low', 'ci_high']])}). This study has no external set "
+                "to check that ranking against.")
+    ext = means[means["set"] == "external"].set_index("arm")
+    if ext["auc"].isna().all():
+        return "The external set has one class only, so no AUC can be computed on it."
+    best_ext = ext["auc"].idxmax()
+    ext_half = float(aucs.loc[aucs["set"] == "external", "half_width"].median())
+    n_ext = run.scored("external", s0).n
+    text = (f"An arm's AUC is known to about ±{ext_half:.3f} on the {n_ext} external patients and to about "
+            f"±{test_half:.3f} on the {n_test} test patients (median half-width of the 95% intervals over arms "
+            f"and seeds). On the external set, averaged over the {_plural(k, 'seed', 'seeds')}, "
+            f"{ARMS[best_ext].label} ranks first ({_ci_text(*ext.loc[best_ext, ['auc', 'ci_low', 'ci_high']])}); "
+            f"the {n_test} test patients of seed {s0} rank "
+            + (f"it first as well ({_ci_text(*test.loc[best_test, ['auc', 'ci_low', 'ci_high']])})"
+               if best_test == best_ext else
+               f"{ARMS[best_test].label} first ({_ci_text(*test.loc[best_test, ['auc', 'ci_low', 'ci_high']])})")
+            + ".")
+    same, total = _concordant_pairs(test["auc"], ext["auc"])
+    if total:
+        text += (f" Of the {total} pairs of arms, the test set of seed {s0} orders {same} "
+                 f"({100 * same / total:.0f}%) as the external set does (mean over seeds); "
+                 "50% is what a coin would do.")
+    oracle = run.external_info.get("oracle_auc") if run.external_info else None
+    if oracle is not None:
+        text += f" No model can exceed the external twin's oracle AUC, {oracle:.3f}, in expectation."
+    return text
+
+
+def _finite(long: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Rows with a finite ``auc``; the others are left out with a warning naming them."""
+    bad = long[~np.isfinite(long["auc"].to_numpy(dtype=float))]
+    if len(bad):
+        left = ", ".join(f"{r.arm} seed {r.seed}" for r in bad.itertuples())
+        warnings.warn(f"{what}: no AUC for {left}; left out", stats.DegenerateInputWarning, stacklevel=3)
+    return long[np.isfinite(long["auc"].to_numpy(dtype=float))]
+
+
+def verdict_seed_spread(run: VerdictRun, *, alpha: float = ALPHA) -> pd.DataFrame:
+    """Each arm's AUC over training seeds on each set (:func:`pdlib.verdict.seed_summary`), for people.
+
+    Returns
+    -------
+    DataFrame
+        ``Model, Patients, Seeds, Mean AUC, SD, Min to max`` (external set
+        first); SD is ``n/a`` with one seed.
+    """
+    aucs = verdict_aucs(run, alpha=alpha)
+    rows = []
+    for which in run.sets():
+        part = _finite(aucs[aucs["set"] == which], f"seed spread on the {which} set")
+        summary = (verdict.seed_summary(part[["arm", "seed", "auc"]]).set_index("arm") if len(part)
+                   else pd.DataFrame(columns=["n", "mean", "std", "min", "max"]))
+        for arm in run.arms:
+            s = summary.loc[arm] if arm in summary.index else None
+            rows.append({"Model": ARMS[arm].label, "Patients": run.set_name(which),
+                         "Seeds": 0 if s is None else int(s["n"]),
+                         "Mean AUC": "n/a" if s is None else f"{s['mean']:.3f}",
+                         "SD": "n/a" if s is None or not np.isfinite(s["std"]) else f"{s['std']:.3f}",
+                         "Min to max": "n/a" if s is None else f"{s['min']:.3f} to {s['max']:.3f}"})
+    return pd.DataFrame(rows, columns=["Model", "Patients", "Seeds", "Mean AUC", "SD", "Min to max"])
+
+
+def seed_spread_statement(run: VerdictRun, *, alpha: float = ALPHA) -> str:
+    """One sentence: how much retraining moves an AUC, against the external interval's half-width."""
+    if len(run.seeds) < 2:
+        return "This study trained each arm with one seed, so the spread between training runs cannot be shown."
+    aucs = verdict_aucs(run, alpha=alpha)
+    which = run.sets()[0]
+    part = _finite(aucs[aucs["set"] == which], f"seed spread on the {which} set")
+    if not len(part):
+        return f"No AUC could be computed on the {run.set_name(which)}."
+    spread = part.groupby("arm")["auc"].agg(lambda a: a.max() - a.min())
+    widest = spread.idxmax()
+    half = float(part["half_width"].median())
+    return (f"Retrained with {len(run.seeds)} seeds on the same patients, an arm's AUC on the {run.set_name(which)} moves "
+            f"by up to {spread.max():.3f} ({ARMS[widest].label}; median over arms {spread.median():.3f}), against "
+            f"a 95% half-width of about {half:.3f} for one trained model: the choice of seed alone "
+            + ("matters as much as the sampling of patients." if spread.median() >= half else
+               "matters less than the sampling of patients, but it is not zero."))
+
+
+# ---- compared pairs
+
+
+def verdict_pairs(arms: Sequence[str], pairs: Sequence[Sequence[str]] | None = None) -> list[tuple[str, str]]:
+    """The pairs of arms the chapter compares (first minus second).
+
+    Parameters
+    ----------
+    arms : sequence of str
+        The verdict arms.
+    pairs : sequence of (arm_a, arm_b), optional
+        Default: every two-arm claim of ``pdlib/data/claims.yaml`` whose arms
+        are both in ``arms`` (in the file's order, the claimed better arm
+        first), then PD-B7 against EfficientNet-B7 when both are trained;
+        a pair is listed once whatever its order.
+
+    Raises
+    ------
+    ValueError
+        A pair that is not two different arms of ``arms``.
+    """
+    arms = _check_arms(arms)
+    if pairs is None:
+        candidates = [c.arms for c in verdict.load_claims() if len(c.arms) == 2 and c.versus is None]
+        candidates.append(("pd_b7", "efficientnet_b7"))
+        candidates = [c for c in candidates if c[0] in arms and c[1] in arms]
+    else:
+        candidates = list(pairs)
+    out: list[tuple[str, str]] = []
+    for pair in candidates:
+        if isinstance(pair, str) or len(pair) != 2 or pair[0] == pair[1]:
+            raise ValueError(f"a compared pair is two different arm names, got {pair!r}")
+        a, b = str(pair[0]), str(pair[1])
+        for name in (a, b):
+            if name not in arms:
+                raise ValueError(f"arm {name!r} of pair ({a!r}, {b!r}) is not a verdict arm ({arms})")
+        if not any({a, b} == set(p) for p in out):
+            out.append((a, b))
+    return out
+
+
+def _pair_label(a: str, b: str) -> str:
+    return f"{ARMS[a].label} vs {ARMS[b].label}"
+
+
+@dataclass(frozen=True)
+class PairedSeeds:
+    """The compared pairs seed by seed (:func:`paired_seeds`).
+
+    Attributes
+    ----------
+    per_seed : DataFrame
+        ``arm_a, arm_b, set, seed, auc_a, auc_b, difference, ci_low,
+        ci_high, p_value``: the paired DeLong difference ``AUC_a - AUC_b`` of
+        each seed with its 95% interval.
+    summary : DataFrame
+        ``arm_a, arm_b, set`` and :func:`pdlib.verdict.paired_seed_summary`'s
+        columns (``n, mean, std, min, max, ci_low, ci_high`` (the paired
+        t-interval over seeds), ``n_a_higher, n_b_higher, n_tied, n_agree,
+        sign_test_p``), plus ``patients_ci_low, patients_ci_high``: DeLong's
+        interval of the mean difference (:func:`pdlib.verdict.auc_contrast`).
+    """
+
+    per_seed: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def paired_seeds(run: VerdictRun, pairs: Sequence[Sequence[str]], *, alpha: float = ALPHA) -> PairedSeeds:
+    """Per-seed paired AUC differences of each pair on each set, and their summary over seeds."""
+    pairs = verdict_pairs(run.arms, pairs)
+    rows = []
+    for which in run.sets():
+        for a, b in pairs:
+            for seed in run.seeds:
+                scored = run.scored(which, seed)
+                pair = [scored.scores[a].to_numpy(), scored.scores[b].to_numpy()]
+                t = stats.delong_test(scored.labels, *pair)
+                c = verdict.auc_contrast(scored.labels, pair, [1.0, -1.0], alpha=alpha)
+                rows.append({"arm_a": a, "arm_b": b, "set": which, "seed": seed, "auc_a": t.auc_a, "auc_b": t.auc_b,
+                             "difference": t.difference, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                             "p_value": t.p_value})
+    per_seed = pd.DataFrame(rows, columns=["arm_a", "arm_b", "set", "seed", "auc_a", "auc_b", "difference",
+                                           "ci_low", "ci_high", "p_value"])
+    aucs = verdict_aucs(run, alpha=alpha)
+    k = len(run.seeds)
+    parts = []
+    for which in run.sets():
+        long = _finite(aucs[aucs["set"] == which], f"paired seeds on the {which} set")
+        usable = [(a, b) for a, b in pairs if a in set(long["arm"]) and b in set(long["arm"])]
+        summary = (verdict.paired_seed_summary(long[["arm", "seed", "auc"]], usable, alpha=alpha) if usable
+                   else pd.DataFrame(columns=["arm_a", "arm_b"]))
+        labels = run.scored(which, run.seeds[0]).labels
+        extra = []
+        for a, b in usable:
+            c = verdict.auc_contrast(labels, np.vstack([_seed_matrix(run, which, a), _seed_matrix(run, which, b)]),
+                                     np.r_[np.full(k, 1.0 / k), np.full(k, -1.0 / k)], alpha=alpha)
+            extra.append({"patients_ci_low": c.ci_low, "patients_ci_high": c.ci_high})
+        parts.append(pd.concat([summary.reset_index(drop=True), pd.DataFrame(extra)], axis=1).assign(set=which))
+    summary = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    front = ["arm_a", "arm_b", "set"]
+    return PairedSeeds(per_seed, summary[front + [c for c in summary.columns if c not in front]])
+
+
+def paired_seed_display(paired: PairedSeeds, run: VerdictRun) -> pd.DataFrame:
+    """:func:`paired_seeds` seed by seed, for people: one row per pair and set, each seed's difference (95% CI) in a cell."""
+    rows = []
+    for (a, b, which), group in paired.per_seed.groupby(["arm_a", "arm_b", "set"], sort=False):
+        row = {"Comparison (first minus second)": _pair_label(a, b), "Patients": run.set_name(which)}
+        for r in group.itertuples():
+            row[f"seed {r.seed}"] = _ci_text(r.difference, r.ci_low, r.ci_high, signed=True)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["_set"] = table["Patients"].map({run.set_name(w): i for i, w in enumerate(run.sets())})
+        table = table.sort_values("_set", kind="mergesort").drop(columns="_set").reset_index(drop=True)
+    return table
+
+
+def paired_summary_display(paired: PairedSeeds, run: VerdictRun) -> pd.DataFrame:
+    """:func:`paired_seeds`' summary over seeds, for people (plain headers, intervals in the cells)."""
+    rows = []
+    for r in paired.summary.itertuples():
+        n = int(r.n)
+        rows.append({
+            "Comparison (first minus second)": _pair_label(r.arm_a, r.arm_b),
+            "Patients": run.set_name(r.set),
+            "Mean difference over seeds (95% CI over seeds)": _ci_text(r.mean, r.ci_low, r.ci_high, signed=True),
+            "95% CI over patients (DeLong)": ("n/a" if not np.isfinite(r.patients_ci_low) else
+                                              f"{r.patients_ci_low:+.3f} to {r.patients_ci_high:+.3f}"),
+            "Seeds with first higher": f"{int(r.n_a_higher)} of {n}",
+            "Seeds with second higher": f"{int(r.n_b_higher)} of {n}",
+            "Sign test p": "n/a" if not np.isfinite(r.sign_test_p) else f"{r.sign_test_p:.3f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def _focus(pairs: Sequence[tuple[str, str]], best_arm: str | None) -> tuple[str, str] | None:
+    """The pair a chapter's sentences single out: the best arm against its own baseline, if compared."""
+    if not pairs:
+        return None
+    if best_arm in ARMS:
+        teacher = teacher_arm(best_arm)
+        for pair in pairs:
+            if set(pair) == {best_arm, teacher}:
+                return pair
+        for pair in pairs:
+            if best_arm in pair:
+                return pair
+    return pairs[0]
+
+
+def paired_statement(paired: PairedSeeds, run: VerdictRun, *, best_arm: str | None = None) -> str:
+    """Sentences on the pairs over seeds: sign agreement and intervals, on each set, the best arm's pair first."""
+    summary = paired.summary
+    if not len(summary):
+        return "No pair of arms is compared."
+    k = len(run.seeds)
+    pairs = list(dict.fromkeys(zip(summary["arm_a"], summary["arm_b"])))
+    focus = _focus(pairs, best_arm)
+    parts = []
+    for which in run.sets():
+        part = summary[summary["set"] == which]
+        if not len(part):
+            continue
+        f = part[(part["arm_a"] == focus[0]) & (part["arm_b"] == focus[1])].iloc[0]
+        all_agree = int(((part["n_agree"] == part["n"]) & (part["n"] > 0)).sum())
+        excludes = int(((part["ci_low"] > 0) | (part["ci_high"] < 0)).sum())
+        parts.append(
+            f"On the {run.set_name(which)}, {ARMS[focus[0]].label} minus {ARMS[focus[1]].label} averages "
+            f"{_ci_text(f['mean'], f['ci_low'], f['ci_high'], signed=True)} over the {k} seeds; the first arm is "
+            f"higher in {int(f['n_a_higher'])} of {int(f['n'])} seeds"
+            + (f" (exact sign test p = {f['sign_test_p']:.3f})" if np.isfinite(f["sign_test_p"]) else "")
+            + f". Of the {_plural(len(part), 'compared pair', 'compared pairs')}, {all_agree} "
+            f"{'has' if all_agree == 1 else 'have'} the same sign in every seed and {excludes} "
+            f"{'has' if excludes == 1 else 'have'} a mean whose 95% interval over seeds excludes 0.")
+    if k < 2:
+        parts.append("With one seed there is no interval over seeds.")
+    return " ".join(parts)
+
+
+# ---- the paper's design under simulation and the sample size
+
+
+def paper_test_auc(arm: str) -> float:
+    """The test AUC the paper prints for an arm (Table 2, else Table 4), ``nan`` where it prints none."""
+    label = ARMS[arm].label
+    for table in ("Table 2", "Table 4"):
+        printed = paper.values_for([label], table)
+        printed = printed[printed["split"] == "test"]
+        if len(printed) and pd.notna(printed["auc"].iloc[0]):
+            return float(printed["auc"].iloc[0])
+    return float("nan")
+
+
+def paper_order(pair: Sequence[str]) -> tuple[str, str]:
+    """The pair with the arm the paper ranked higher (by its printed test AUC) first; as given when unknown or tied."""
+    a, b = pair
+    pa, pb = paper_test_auc(a), paper_test_auc(b)
+    return (b, a) if np.isfinite(pa) and np.isfinite(pb) and pb > pa else (a, b)
+
+
+_DESIGN_COLUMNS = [
+    "arm_a", "arm_b", "paper_auc_a", "paper_auc_b", "seed", "n_per_class", "n_draws", "auc_a", "auc_b",
+    "difference", "p_ranked_as_paper", "p_tied", "p_significant", "p_significant_as_paper", "n_undefined_tests",
+    "rule_a", "apparent_a", "fixed_a", "optimism_a", "optimism_a_q025", "optimism_a_q975",
+    "rule_b", "apparent_b", "fixed_b", "optimism_b", "optimism_b_q025", "optimism_b_q975"]
+
+
+def design_simulations(run: VerdictRun, pairs: Sequence[Sequence[str]], *, n_draws: int = 2000, seed: int = 0,
+                       n_per_class: int = PAPER_PER_CLASS, alpha: float = ALPHA) -> pd.DataFrame:
+    """The paper's 14 + 14 test design replayed on the external set, for each pair and seed.
+
+    Each pair is put in the paper's order (:func:`paper_order`: ``a`` is the
+    arm the paper ranked higher) and :func:`pdlib.verdict.simulate_design`
+    draws ``n_draws`` test sets of ``n_per_class`` + ``n_per_class``
+    external patients scored by the members of one seed, with each arm's
+    pre-specified threshold of that seed as the fixed rule (its rule,
+    out-of-fold or resubstitution, is in ``rule_a``/``rule_b``). A training
+    seed is a training run the paper might have had; the chapter averages
+    the seeds.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair and seed (none without an external set): ``arm_a, arm_b, paper_auc_a, paper_auc_b,
+        seed, n_per_class, n_draws, auc_a, auc_b, difference`` (on the whole
+        external set), ``p_ranked_as_paper, p_tied, p_significant,
+        p_significant_as_paper, n_undefined_tests`` and, per arm, ``rule,
+        apparent, fixed, optimism`` (mean accuracies over the draws and their
+        difference) and ``optimism_q025, optimism_q975``. A seed whose
+        external set has fewer than ``n_per_class`` patients of a class gives
+        ``nan`` with a :class:`pdlib.stats.DegenerateInputWarning`.
+    """
+    rows = []
+    if not run.external:
+        return pd.DataFrame(rows, columns=_DESIGN_COLUMNS)
+    for pair in verdict_pairs(run.arms, pairs):
+        a, b = paper_order(pair)
+        for s in run.seeds:
+            scored = run.scored("external", s)
+            row = {"arm_a": a, "arm_b": b, "paper_auc_a": paper_test_auc(a), "paper_auc_b": paper_test_auc(b),
+                   "seed": s, "n_per_class": n_per_class, "n_draws": n_draws,
+                   "rule_a": _rule(run, a, s), "rule_b": _rule(run, b, s)}
+            if min(scored.n_pos, scored.n_neg) < n_per_class:
+                warnings.warn(f"seed {s}: the external set has {scored.n_pos} positive and {scored.n_neg} negative "
+                              f"patients, fewer than {n_per_class} of a class; the design of pair ({a}, {b}) is not "
+                              "simulated (nan)", stats.DegenerateInputWarning, stacklevel=2)
+                rows.append(row)
+                continue
+            r = verdict.simulate_design(scored.labels, scored.scores[a].to_numpy(), scored.scores[b].to_numpy(),
+                                        n_per_class=n_per_class, n_simulations=n_draws, seed=seed, alpha=alpha,
+                                        threshold_a=run.threshold(a, s), threshold_b=run.threshold(b, s),
+                                        arms=("a", "b"))
+            row.update({k: getattr(r, k) for k in ("auc_a", "auc_b", "difference", "p_ranked_as_paper", "p_tied",
+                                                   "p_significant", "p_significant_as_paper", "n_undefined_tests")})
+            for side, o in r.optimism.set_index("arm").iterrows():
+                row.update({f"apparent_{side}": o["apparent_mean"], f"fixed_{side}": o["fixed_mean"],
+                            f"optimism_{side}": o["mean"], f"optimism_{side}_q025": o["q025"],
+                            f"optimism_{side}_q975": o["q975"]})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=_DESIGN_COLUMNS)
+
+
+def _rule(run: VerdictRun, arm: str, seed: int) -> str:
+    t = run.thresholds
+    return str(t.loc[(t["arm"] == arm) & (t["seed"] == seed), "rule"].iloc[0])
+
+
+def _percent(p: float) -> str:
+    return "n/a" if p is None or not np.isfinite(p) else f"{100 * p:.0f}%"
+
+
+def _mean_and_range(values: pd.Series, fmt) -> str:
+    v = values.dropna()
+    if not len(v):
+        return "n/a"
+    if len(v) == 1:
+        return fmt(v.iloc[0])
+    return f"{fmt(v.mean())} (seeds {fmt(v.min())} to {fmt(v.max())})"
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def design_display(sims: pd.DataFrame, *, per_seed: bool = False) -> pd.DataFrame:
+    """:func:`design_simulations` for people.
+
+    ``per_seed=False``: one row per pair, each probability as its mean over
+    seeds with the seeds' range; ``per_seed=True``: one row per pair and
+    seed. Optimism is in accuracy points (apparent minus fixed threshold).
+    """
+    rows = []
+    for (a, b), group in sims.groupby(["arm_a", "arm_b"], sort=False):
+        first = group.iloc[0]
+        paper_text = ("not in the paper" if not (np.isfinite(first["paper_auc_a"]) and np.isfinite(first["paper_auc_b"]))
+                      else f"{first['paper_auc_a']:.2f} vs {first['paper_auc_b']:.2f}")
+        seeds = [group[group["seed"] == s] for s in group["seed"]] if per_seed else [group]
+        for part in seeds:
+            row = {"Comparison (paper's higher first)": _pair_label(a, b), "Paper's test AUCs": paper_text}
+            if per_seed:
+                row["Seed"] = int(part["seed"].iloc[0])
+            row.update({
+                "External difference": _mean_and_range(part["difference"], lambda x: f"{x:+.3f}"),
+                "Ranked as the paper": _mean_and_range(part["p_ranked_as_paper"], _percent),
+                "DeLong test significant at 5%": _mean_and_range(part["p_significant"], _percent),
+                "Significant, paper's direction": _mean_and_range(part["p_significant_as_paper"], _percent),
+                "Optimism, first (points)": _mean_and_range(part["optimism_a"], _points),
+                "Optimism, second (points)": _mean_and_range(part["optimism_b"], _points),
+                "Fixed thresholds": f"{_listing(sorted(set(part['rule_a']) | set(part['rule_b'])))}",
+            })
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def design_statement(sims: pd.DataFrame, run: VerdictRun, *, best_arm: str | None = None) -> str:
+    """Sentences on the simulated design: the best arm's pair in detail, then the range over all pairs."""
+    if not run.external:
+        return ("This study has no external set, so the paper's design cannot be replayed: only a large set of "
+                "patients scored by every arm shows how often a 14 + 14 test set ranks them correctly.")
+    done = sims.dropna(subset=["p_ranked_as_paper"])
+    if not len(done):
+        return "The design could not be simulated: the external set has too few patients of a class."
+    pairs = list(dict.fromkeys(zip(done["arm_a"], done["arm_b"])))
+    a, b = _focus(pairs, best_arm)
+    f = done[(done["arm_a"] == a) & (done["arm_b"] == b)]
+    k, n_ext = f["seed"].nunique(), run.scored("external", run.seeds[0]).n
+    per = int(f["n_per_class"].iloc[0])
+    paper_known = np.isfinite(f["paper_auc_a"].iloc[0]) and np.isfinite(f["paper_auc_b"].iloc[0])
+    order = ("the paper's order" if paper_known else "the order the pair is listed in (the paper prints no AUC "
+             "for one of them)")
+    text = (f"Drawing {int(f['n_draws'].iloc[0])} test sets of {per} + {per} patients from the {n_ext} external "
+            f"patients, scored by the members of each of the {_plural(k, 'seed', 'seeds')} in turn (one trained "
+            f"model per arm, as in the paper; the figures are averages over the seeds, i.e. over the training run "
+            f"the paper might have had): {ARMS[a].label} comes out above {ARMS[b].label}, {order}, in "
+            f"{_mean_and_range(f['p_ranked_as_paper'], _percent)} of the test sets, and a paired DeLong test at "
+            f"the 5% level calls the difference in {_mean_and_range(f['p_significant'], _percent)}, "
+            f"{_percent(f['p_significant_as_paper'].mean())} in the paper's direction. On the whole "
+            f"external set the difference is {_mean_and_range(f['difference'], lambda x: f'{x:+.3f}')}.")
+    if f["optimism_a"].notna().any():
+        rules = sorted(set(f["rule_a"]))
+        text += (f" Choosing the threshold on the test set itself (Youden's index, the paper's rule) raises "
+                 f"{ARMS[a].label}'s accuracy by {_mean_and_range(f['optimism_a'], _points)} points on average "
+                 f"over the accuracy at its threshold fixed beforehand ({_listing(rules)} on the training patients).")
+    if len(pairs) > 1:
+        means = done.groupby(["arm_a", "arm_b"])[["p_ranked_as_paper", "p_significant"]].mean()
+        text += (f" Over all {len(pairs)} compared pairs, the design ranks a pair as the paper did in "
+                 f"{_percent(means['p_ranked_as_paper'].min())} to {_percent(means['p_ranked_as_paper'].max())} "
+                 f"of the test sets and calls a significant difference in "
+                 f"{_percent(means['p_significant'].min())} to {_percent(means['p_significant'].max())}.")
+    return text
+
+
+def power_table(run: VerdictRun, pairs: Sequence[Sequence[str]], *, power: float = 0.8,
+                alpha: float = ALPHA) -> pd.DataFrame:
+    """Test-set size per class for a paired DeLong test to detect each pair's external difference.
+
+    :func:`pdlib.verdict.power_sample_size` (closed form from DeLong's
+    variance components) on each seed's external scores, the pair in the
+    paper's order.
+
+    Returns
+    -------
+    DataFrame
+        ``arm_a, arm_b, seed, difference, variance_unit, n_per_class`` (``inf``
+        with a warning when the AUCs are equal) and ``power_at_paper``: the
+        power of the paper's 14 + 14 design for that difference. Empty without an external set.
+    """
+    rows = []
+    columns = ["arm_a", "arm_b", "seed", "difference", "variance_unit", "n_per_class", "power", "power_at_paper"]
+    if not run.external:
+        return pd.DataFrame(rows, columns=columns)
+    for pair in verdict_pairs(run.arms, pairs):
+        a, b = paper_order(pair)
+        for s in run.seeds:
+            scored = run.scored("external", s)
+            r = verdict.power_sample_size(scored.labels, scored.scores[a].to_numpy(), scored.scores[b].to_numpy(),
+                                          power=power, alpha=alpha,
+                                          grid=[PAPER_PER_CLASS, 20, 30, 50, 100, 200, 500, 1000])
+            at_paper = float(r.curve.loc[r.curve["n_per_class"] == PAPER_PER_CLASS, "power"].iloc[0])
+            rows.append({"arm_a": a, "arm_b": b, "seed": s, "difference": r.difference,
+                         "variance_unit": r.variance_unit, "n_per_class": r.n_per_class, "power": power,
+                         "power_at_paper": at_paper})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _size(n: float) -> str:
+    return "none (equal AUCs)" if not np.isfinite(n) else f"{int(n):,}"
+
+
+def power_display(powers: pd.DataFrame) -> pd.DataFrame:
+    """:func:`power_table` for people: one row per pair, sizes per class of seed 0 and over seeds."""
+    rows = []
+    for (a, b), group in powers.groupby(["arm_a", "arm_b"], sort=False):
+        first = group.iloc[0]
+        sizes = group["n_per_class"]
+        rows.append({
+            "Comparison (paper's higher first)": _pair_label(a, b),
+            "External difference": _mean_and_range(group["difference"], lambda x: f"{x:+.3f}"),
+            f"Patients per class, seed {int(first['seed'])}": _size(first["n_per_class"]),
+            "Patients per class, median over seeds": _size(float(np.median(sizes))),
+            "Range over seeds": f"{_size(sizes.min())} to {_size(sizes.max())}",
+            f"Power of {PAPER_PER_CLASS} + {PAPER_PER_CLASS}": _mean_and_range(group["power_at_paper"], _percent),
+        })
+    return pd.DataFrame(rows)
+
+
+def power_statement(powers: pd.DataFrame, *, best_arm: str | None = None) -> str:
+    """One sentence: how many patients the best arm's comparison needs, against the paper's 14 per class."""
+    if not len(powers):
+        return "No sample size is computed: it needs a difference measured on an external set."
+    pairs = list(dict.fromkeys(zip(powers["arm_a"], powers["arm_b"])))
+    a, b = _focus(pairs, best_arm)
+    f = powers[(powers["arm_a"] == a) & (powers["arm_b"] == b)]
+    target = float(f["power"].iloc[0])
+    median = float(np.median(f["n_per_class"]))
+    need = ("no test set of any size would show it, since the AUCs are equal" if not np.isfinite(median) else
+            f"a paired DeLong test needs {_size(median)} patients per class (median over seeds; "
+            f"{_size(f['n_per_class'].min())} to {_size(f['n_per_class'].max())}) for {100 * target:.0f}% power")
+    return (f"For the external difference between {ARMS[a].label} and {ARMS[b].label} "
+            f"({_mean_and_range(f['difference'], lambda x: f'{x:+.3f}')}), {need}, against the paper's "
+            f"{PAPER_PER_CLASS}; with {PAPER_PER_CLASS} + {PAPER_PER_CLASS} patients its power is "
+            f"{_mean_and_range(f['power_at_paper'], _percent)}.")
+
+
+# ---- the claims, judged per source
+
+
+def training_seconds(results_dir: str | os.PathLike, arms: Sequence[str], *, seeds: Sequence[int]) -> pd.DataFrame:
+    """Training time of every arm and seed: the ``seconds`` of each member of its chain (``summary.json``), summed.
+
+    Raises
+    ------
+    FileNotFoundError
+        A member without ``summary.json``, naming the arm, seed and path.
+    ValueError
+        A ``summary.json`` without a positive finite ``seconds``, naming the path.
+    """
+    rows = []
+    for arm in _check_arms(arms):
+        for seed in _check_seeds(seeds):
+            total = 0.0
+            for key in ARMS[arm].member_keys():
+                path = member_dir(results_dir, seed, key) / "summary.json"
+                if not path.is_file():
+                    raise FileNotFoundError(f"arm {arm} (seed {seed}): member {key} has no training summary; "
+                                            f"{path} is missing")
+                seconds = json.loads(path.read_text()).get("seconds")
+                if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds) \
+                        or seconds <= 0:
+                    raise ValueError(f"arm {arm} (seed {seed}): {path} has no positive 'seconds' (got {seconds!r})")
+                total += float(seconds)
+            rows.append({"arm": arm, "seed": seed, "seconds": total})
+    return pd.DataFrame(rows, columns=["arm", "seed", "seconds"])
+
+
+def _aliases(arms: Sequence[str]) -> dict[str, str]:
+    """Every arm of :data:`ARMS` whose final member is that of a verdict arm -> that verdict arm (itself first)."""
+    by_key = {}
+    for arm in arms:
+        by_key.setdefault(ARMS[arm].final_key, arm)
+    out = {arm: arm for arm in arms}
+    for name, arm in ARMS.items():
+        if name not in out and arm.final_key in by_key:
+            out[name] = by_key[arm.final_key]
+    return out
+
+
+def _reader_estimates(manifest: Manifest | None, claims, labels: np.ndarray, scores: pd.DataFrame,
+                      thresholds: Mapping[str, float], source: str) -> pd.DataFrame | None:
+    """:func:`pdlib.verdict.reader_claim_estimates` on the test patients the manifest's readers called."""
+    readers = manifest.readers if manifest is not None else None
+    wanted = [c for c in claims if c.versus]
+    if readers is None or not len(readers) or not wanted:
+        return None
+    calls = readers.pivot(index="patient_id", columns="reader", values="call")
+    calls = calls.loc[[p for p in scores.index if p in calls.index]]
+    positive = manifest.positive_class
+    reader_calls = pd.DataFrame({r: (calls[r] == positive).astype(int).to_numpy() for r in calls.columns})
+    keep = scores.index.isin(calls.index)
+    return verdict.reader_claim_estimates(wanted, labels[keep], scores.loc[keep].reset_index(drop=True),
+                                          reader_calls, thresholds=thresholds, source=source)
+
+
+def verdict_sources(run: VerdictRun) -> dict[str, str]:
+    """Plain labels of the scorecard's sources: ``test``, ``train``, ``external``, ``seeds``, ``time``."""
+    s0, k = run.seeds[0], len(run.seeds)
+    out = {"test": f"test set, {run.scored('test', s0).n} patients (seed {s0})",
+           "train": f"training set, {run.scored('train', s0).n} patients (seed {s0})"}
+    if run.external:
+        out["external"] = f"external set, {run.scored('external', s0).n} patients (seed {s0})"
+        out["seeds"] = f"{_plural(k, 'seed', 'seeds')} paired, external set"
+    out["time"] = f"training time, {_plural(k, 'seed', 'seeds')}"
+    return out
+
+
+def verdict_scorecard(run: VerdictRun, *, manifest: Manifest | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+    """The paper's claims judged separately on each source of this run (:func:`pdlib.verdict.scorecard`).
+
+    Sources (:func:`verdict_sources`): the test patients of the first seed
+    (DeLong for AUCs, Wilson at each arm's pre-specified threshold, the
+    readers of ``manifest`` when it has calls), its training patients (the
+    claims on them), the external set scored by the first seed's members
+    (the same estimates), the paired seeds on the external AUCs
+    (:func:`pdlib.verdict.seed_claim_estimates`: mean difference and its
+    t-interval over seeds) and the training times over seeds
+    (:func:`pdlib.verdict.time_ratio_estimates`). An arm of the claims file
+    that is not a verdict arm but has the same final member as one (e.g.
+    the ablation row "+KD" and the KD arm) is judged on that member's
+    scores. Claims whose arms were not trained are "not estimated".
+
+    Returns
+    -------
+    DataFrame
+        :func:`pdlib.verdict.scorecard`'s card, sources in the order above.
+    """
+    claims = verdict.load_claims()
+    alias = _aliases(run.arms)
+    trained = [c for c in claims if all(a in alias for a in c.arms)]
+    needed = list(dict.fromkeys(a for c in trained for a in c.arms))
+    sources = verdict_sources(run)
+    s0 = run.seeds[0]
+    parts = []
+
+    def scores_of(which: str, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
+        scored = run.scored(which, seed)
+        return scored.labels, pd.DataFrame({a: scored.scores[alias[a]] for a in needed}, index=scored.scores.index)
+
+    if needed:
+        thresholds = {a: run.threshold(alias[a], s0) for a in needed}
+        y, scores = scores_of("test", s0)
+        parts.append(verdict.claim_estimates(trained, y, scores, source=sources["test"], thresholds=thresholds,
+                                             alpha=alpha))
+        parts.append(_reader_estimates(manifest, trained, y, scores, thresholds, sources["test"]))
+        y, scores = scores_of("train", s0)
+        parts.append(verdict.claim_estimates(trained, y, scores, source=sources["train"], thresholds=thresholds,
+                                             population="train", alpha=alpha))
+        if run.external:
+            y, scores = scores_of("external", s0)
+            parts.append(verdict.claim_estimates(trained, y, scores, source=sources["external"],
+                                                 thresholds=thresholds, alpha=alpha))
+            aucs = verdict_aucs(run, alpha=alpha)
+            ext = _finite(aucs[aucs["set"] == "external"], "the claims over seeds")
+            long = pd.concat([ext[ext["arm"] == alias[a]].assign(arm=a) for a in needed], ignore_index=True)
+            if len(run.seeds) > 1 and len(long):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", stats.DegenerateInputWarning)  # a seed with a nan AUC warned above
+                    parts.append(verdict.seed_claim_estimates(trained, long[["arm", "seed", "auc"]],
+                                                              source=sources["seeds"], value="auc", alpha=alpha))
+        timed = [c for c in trained if c.metric == "train_time_ratio"]
+        if timed:
+            arms = list(dict.fromkeys(alias[a] for c in timed for a in c.arms))
+            seconds = training_seconds(run.results_dir, arms, seeds=run.seeds)
+            long = pd.concat([seconds[seconds["arm"] == alias[a]].assign(arm=a)
+                              for a in dict.fromkeys(a for c in timed for a in c.arms)], ignore_index=True)
+            parts.append(verdict.time_ratio_estimates(timed, long, source=sources["time"], alpha=alpha))
+    parts = [p for p in parts if p is not None and len(p)]
+    estimates = (pd.concat(parts, ignore_index=True) if parts
+                 else pd.DataFrame(columns=["claim", "source", "estimate", "ci_low", "ci_high"]))
+    return verdict.scorecard(claims, estimates)
+
+
+def scorecard_counts(card: pd.DataFrame) -> pd.DataFrame:
+    """Verdicts per source of a scorecard, for people: ``Patients`` and one column per verdict (counts of claims)."""
+    judged = card[card["source"] != ""]
+    rows = []
+    for source, group in judged.groupby("source", sort=False):
+        counts = group["verdict"].value_counts()
+        rows.append({"Patients": source, **{v: int(counts.get(v, 0)) for v in verdict.VERDICTS[:3]}})
+    return pd.DataFrame(rows, columns=["Patients", *verdict.VERDICTS[:3]])
+
+
+def verdict_scorecard_statement(card: pd.DataFrame) -> str:
+    """Generated sentences counting the verdicts of :func:`verdict_scorecard` per source."""
+    claims = card["claim"].nunique()
+    judged = card[card["source"] != ""]
+    unjudged = card.loc[card["source"] == "", "claim"].nunique()
+    text = (f"{_plural(claims, 'claim', 'claims')} of the paper, judged by the rule fixed in advance "
+            "(`pdlib.verdict.scorecard`), each source on its own.")
+    for source, group in judged.groupby("source", sort=False):
+        counts = group["verdict"].value_counts()
+        listed = [f"{int(counts[v])} {v}" for v in verdict.VERDICTS[:3] if counts.get(v, 0)]
+        text += f" {source[:1].upper()}{source[1:]}: {_listing(listed)} (of {_plural(len(group), 'claim', 'claims')})."
+    if unjudged:
+        text += (f" {_plural(unjudged, 'claim is', 'claims are')} not estimated: this study did not train "
+                 f"{'its arms' if unjudged == 1 else 'their arms'} (or the readers' calls are missing).")
+    text += (" No correction is made for the number of claims, so a few verdicts either way are expected by "
+             "chance; the external set's and the seeds' verdicts describe this twin, not the paper's cohort.")
+    return text

@@ -10,6 +10,10 @@ Paired seeds
     (per compared pair, the per-seed paired difference, its mean with a
     t-interval, how many seeds agree in sign and an exact sign test). Every
     arm must be trained with the same seeds for the differences to be paired.
+    :func:`auc_contrast` gives DeLong's interval of a weighted sum of AUCs
+    measured on the same patients (an arm's mean AUC over its seeds, or the
+    mean paired difference of two arms over seeds): the patients' sampling
+    error, where the paired t-interval gives the training runs'.
 The paper's design under simulation
     :func:`simulate_design` draws many test sets of the paper's size (14 + 14,
     stratified by label) from a large external set scored by two arms and
@@ -24,7 +28,9 @@ The claims scorecard
     Han et al. 2025 in our own words with the paper's evidence and the arms of
     :data:`pdlib.arms.ARMS` it concerns; :func:`load_claims` reads and
     checks it, :func:`claim_estimates`, :func:`reader_claim_estimates` and
-    :func:`seed_claim_estimates` turn scores into estimates with intervals, and :func:`scorecard` applies the
+    :func:`seed_claim_estimates` turn scores into estimates with intervals
+    (:func:`time_ratio_estimates` the training-time claims, from the members'
+    recorded times over seeds), and :func:`scorecard` applies the
     rule fixed in advance (see there) to give each claim a verdict.
 
 Like :mod:`pdlib.stats`, public functions validate their inputs once; a
@@ -88,6 +94,8 @@ __all__ = [
     "seed_summary",
     "paired_seed_differences",
     "paired_seed_summary",
+    "AUCContrast",
+    "auc_contrast",
     "simulate_design",
     "power_sample_size",
     "load_claims",
@@ -95,6 +103,7 @@ __all__ = [
     "claim_estimates",
     "reader_claim_estimates",
     "seed_claim_estimates",
+    "time_ratio_estimates",
     "scorecard",
 ]
 
@@ -354,6 +363,90 @@ def _paired_stats(d: np.ndarray, alpha: float, what: str) -> dict[str, float]:
     return {"n": n, "mean": mean, "std": std, "min": float(d.min()), "max": float(d.max()), "ci_low": low,
             "ci_high": high, "n_a_higher": up, "n_b_higher": down, "n_tied": n - untied,
             "n_agree": max(up, down), "sign_test_p": p}
+
+
+@dataclass(frozen=True)
+class AUCContrast:
+    """A weighted sum of correlated AUCs with its DeLong variance (:func:`auc_contrast`)."""
+
+    estimate: float
+    variance: float
+    ci_low: float
+    ci_high: float
+    aucs: tuple[float, ...]
+    weights: tuple[float, ...]
+
+
+def auc_contrast(y_true, scores, weights, *, alpha: float = DEFAULT_ALPHA) -> AUCContrast:
+    """DeLong's interval of ``sum_j w_j AUC_j`` for k score vectors on the same patients.
+
+    With the AUCs ``A_j`` of the k score vectors and their DeLong covariance
+    matrix ``S`` (DeLong et al. 1988, midranks of Sun & Xu 2014, as in
+    :func:`pdlib.stats.delong_test`), the contrast ``c = w' A`` has variance
+    ``w' S w`` and the interval ``c -+ z_{1-alpha/2} sqrt(w' S w)``. Weights
+    ``1/k`` give the mean AUC of an arm over its k training seeds (its
+    interval is clipped to [0, 1], as :func:`pdlib.stats.delong_auc` clips);
+    ``+1/k`` on one arm's seeds and ``-1/k`` on another's give the mean
+    paired difference over seeds (not clipped). The interval describes the
+    sampling of patients for these fixed trained models, not the variation
+    between training runs (:func:`paired_seed_summary` gives that one).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_patients,)
+        0/1 labels.
+    scores : array-like of shape (k, n_patients), mapping name -> scores, or DataFrame with one column per score
+        The k score vectors, same patients in the same order.
+    weights : array-like of shape (k,)
+        Finite weights, in the order of ``scores``.
+    alpha : float, default 0.05
+        Two-sided level.
+
+    Returns
+    -------
+    result : AUCContrast
+        ``estimate, variance, ci_low, ci_high`` and the k ``aucs``. With one
+        class only everything is ``nan``; with a class of one patient the
+        variance and interval are ``nan`` (a :class:`DegenerateInputWarning`
+        either way).
+
+    Examples
+    --------
+    >>> y = [0, 0, 0, 1, 1, 1]
+    >>> a, b = [0.1, 0.5, 0.3, 0.4, 0.8, 0.9], [0.2, 0.1, 0.6, 0.5, 0.4, 0.3]
+    >>> r = auc_contrast(y, [a, b], [1, -1])
+    >>> round(r.estimate, 4), round(r.variance, 6) == round(stats.delong_test(y, a, b).variance, 6)
+    (0.2222, True)
+    """
+    alpha = _check_alpha(alpha)
+    y = stats._as_labels(y_true)
+    if isinstance(scores, (pd.DataFrame, Mapping)):
+        scores = list(_scores_by_arm(scores, y.size).values())
+    matrix = np.atleast_2d(np.asarray(scores, dtype=float))
+    if matrix.ndim != 2 or matrix.shape[1] != y.size:
+        raise ValueError(f"scores must have shape (k, {y.size}) for {y.size} patients, got {matrix.shape}")
+    for j, row in enumerate(matrix):
+        stats._as_scores(row, n=y.size, name=f"score vector {j}")
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.size != matrix.shape[0] or not np.all(np.isfinite(w)):
+        raise ValueError(f"weights must be {matrix.shape[0]} finite numbers (one per score vector), got {list(w)}")
+    nan = float("nan")
+    if not stats._both_classes(y, "the AUC contrast"):
+        return AUCContrast(nan, nan, nan, nan, tuple([nan] * w.size), tuple(w.tolist()))
+    auc, cov = stats._auc_and_covariance(y, matrix)
+    estimate = float(w @ auc)
+    variance = float(w @ cov @ w)
+    if not np.isfinite(variance):
+        warnings.warn(f"the DeLong variance needs at least two patients per class (got {int(y.sum())} positive, "
+                      f"{int(y.size - y.sum())} negative); returning nan for the interval",
+                      DegenerateInputWarning, stacklevel=2)
+        low = high = nan
+    else:
+        half = float(_scipy_stats.norm.ppf(1.0 - alpha / 2.0)) * math.sqrt(max(variance, 0.0))
+        low, high = estimate - half, estimate + half
+        if np.all(w >= 0) and math.isclose(float(w.sum()), 1.0):
+            low, high = max(0.0, low), min(1.0, high)
+    return AUCContrast(estimate, variance, float(low), float(high), tuple(float(a) for a in auc), tuple(w.tolist()))
 
 
 # --------------------------------------------------------------------------
@@ -1127,6 +1220,75 @@ def seed_claim_estimates(
         return pd.DataFrame(columns=_ESTIMATE_COLUMNS)
     summary = paired_seed_summary(table, [c.arms for c in wanted], arm=arm, seed=seed, value=value, alpha=alpha)
     rows = [[c.id, source, row["mean"], row["ci_low"], row["ci_high"]] for c, (_, row) in zip(wanted, summary.iterrows())]
+    return pd.DataFrame(rows, columns=_ESTIMATE_COLUMNS)
+
+
+def time_ratio_estimates(
+    claims: Sequence[Claim],
+    long_table: pd.DataFrame,
+    *,
+    source: str,
+    arm: str = "arm",
+    seed: str = "seed",
+    value: str = "seconds",
+    alpha: float = DEFAULT_ALPHA,
+) -> pd.DataFrame:
+    """Estimates for the training-time claims (``train_time_ratio``) from paired seeds.
+
+    For a claim on arms ``a`` and ``b`` and the seeds both were trained
+    with, ``r_k = T_k(a) / T_k(b)`` is the ratio of their training times in
+    seed ``k`` (``T``: the seconds of every member of the arm's chain). The
+    estimate is the geometric mean ``exp(mean(log r_k))`` and the interval
+    ``exp`` of the paired t-interval of ``log r_k`` (:func:`paired_seed_summary`):
+    it describes the variation of the timings between runs on this machine.
+    One seed gives the ratio without an interval.
+
+    Parameters
+    ----------
+    claims : sequence of Claim
+    long_table : DataFrame
+        One row per (arm, seed) with columns ``arm``, ``seed``, ``value``
+        (training seconds, positive).
+    source : str
+        Label in the scorecard.
+    arm, seed, value : str
+        Column names.
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    estimates : DataFrame
+        ``claim, source, estimate, ci_low, ci_high``; claims whose arms are
+        not both in the table are left out.
+
+    Raises
+    ------
+    ValueError
+        A time that is not a positive finite number, naming the arm and seed.
+
+    Examples
+    --------
+    >>> c = Claim("t", "a takes half the time of b", "Results", "text", "at_most", "train_time_ratio",
+    ...           ("a", "b"), bound=0.5)
+    >>> long = pd.DataFrame({"arm": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "seconds": [30.0, 40.0, 100.0, 100.0]})
+    >>> round(float(time_ratio_estimates([c], long, source="2 seeds")["estimate"].iloc[0]), 4)  # sqrt(0.3 * 0.4)
+    0.3464
+    """
+    alpha = _check_alpha(alpha)
+    table = _check_long_table(long_table, arm=arm, seed=seed, value=value)
+    bad = table[table[value] <= 0]
+    if len(bad):
+        row = bad.iloc[0]
+        raise ValueError(f"arm {row[arm]!r}, seed {_plain(row[seed])!r}: training time must be positive, got {row[value]!r}")
+    known = set(table[arm])
+    wanted = [c for c in claims if c.metric == "train_time_ratio" and len(c.arms) == 2 and c.versus is None
+              and all(a in known for a in c.arms)]
+    if not wanted:
+        return pd.DataFrame(columns=_ESTIMATE_COLUMNS)
+    logs = table.assign(**{value: np.log(table[value])})
+    summary = paired_seed_summary(logs, [c.arms for c in wanted], arm=arm, seed=seed, value=value, alpha=alpha)
+    rows = [[c.id, source, math.exp(row["mean"]), math.exp(row["ci_low"]), math.exp(row["ci_high"])]
+            for c, (_, row) in zip(wanted, summary.iterrows())]
     return pd.DataFrame(rows, columns=_ESTIMATE_COLUMNS)
 
 
