@@ -838,7 +838,8 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
     """Execute a chapter template with papermill into the book, stamped.
 
     Every code cell of the executed copy is tagged ``hide-input`` (the
-    papermill parameters cell included), :data:`ARM_LABEL` in the text of a
+    papermill parameters cell included), or ``remove-cell`` when it shows
+    nothing (imports, values glued into the text), :data:`ARM_LABEL` in the text of a
     per-arm page becomes the arm's label (so each page has its own title),
     the stamp goes into
     ``metadata.pdlib`` and the notebook is written atomically, so a failed run
@@ -861,7 +862,10 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
                 cell.source = cell.source.replace(ARM_LABEL, ARMS[arm].label)
             if cell.cell_type == "code":
                 tags = cell.metadata.setdefault("tags", [])
-                if "hide-input" not in tags:
+                if not cell.get("outputs") and "injected-parameters" not in tags:
+                    # nothing to show (imports, glue with display=False): no empty "show code" toggle
+                    tags[:] = [t for t in tags if t not in ("hide-input", "remove-input")] + ["remove-cell"]
+                elif "hide-input" not in tags:
                     tags.append("hide-input")
         nb.metadata.pop("papermill", None)
         for cell in nb.cells:

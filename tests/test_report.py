@@ -114,11 +114,18 @@ def test_metric_display_writes_estimates_with_intervals():
                           **{f"{m}{s}": 0.5 for m in ("accuracy", "sensitivity", "specificity")
                              for s in ("", "_ci_low", "_ci_high")}}])
     shown = report.metric_display(long)
-    assert shown.iloc[0].to_dict() == {"model": "M", "threshold rule": "apparent", "set": "test",
-                                       "threshold": "0.457", "AUC (95% CI)": "0.81 (0.60–0.95)",
-                                       "accuracy": "75.0% (50.0–90.0)", "sensitivity": "75.0% (50.0–90.0)",
-                                       "specificity": "75.0% (50.0–90.0)"}
-    assert (shown.iloc[1]["threshold"], shown.iloc[1]["AUC (95% CI)"]) == ("n/a", "n/a")
+    assert shown.iloc[0].to_dict() == {"Model": "M", "Patients": "test",
+                                       "Threshold rule": "apparent (Youden on these patients)",
+                                       "Threshold": "0.457", "AUC (95% CI)": "0.81 (0.60–0.95)",
+                                       "Accuracy (95% CI)": "75.0% (50.0–90.0)",
+                                       "Sensitivity (95% CI)": "75.0% (50.0–90.0)",
+                                       "Specificity (95% CI)": "75.0% (50.0–90.0)"}
+    assert (shown.iloc[1]["Threshold"], shown.iloc[1]["AUC (95% CI)"]) == ("n/a", "n/a")
+    assert shown.iloc[1]["Threshold rule"] == "pre-specified"
+    long["threshold_source"] = ["youden_test", "youden_train_oof"]
+    assert report.metric_display(long).iloc[1]["Threshold rule"] == "pre-specified: out-of-fold"
+    html = report.people_table(shown).to_html()
+    assert "row_heading" not in html and "Threshold rule" in html  # no index column
 
 
 def test_beside_paper_pairs_each_row_with_its_printed_values(run):
@@ -340,19 +347,24 @@ def test_heat_map_statements():
 # --------------------------------------------------------------------------- checklist, sweep
 
 
-def test_checklist_answers_from_the_run(run):
-    items = report.checklist(manifest=run["manifest"], results_dir=run["results"], arms=["kd_b7", "pd_b7"],
-                             best_arm="pd_b7", seeds=[0], profile="smoke").set_index("item")["answer from this run"]
-    assert len(items) == 11
-    assert items["Sample size"] == (f"{N_TRAIN + N_TEST} patients: training {{'GR': 6, 'PR': 6}}, "
-                                    "test {'GR': 5, 'PR': 5} (counts per response group).")
-    assert items["Data leakage"] == (f"0 patients in both splits; each of the 4 trained models learned from "
-                                     f"{N_TRAIN} training patients and only scored the {N_TEST} test patients.")
-    assert items["Model selection"].startswith("Fixed number of epochs (3)")
+def test_checklist_answers_all_27_items_and_says_from_where(run):
+    table = report.checklist(manifest=run["manifest"], results_dir=run["results"], arms=["kd_b7", "pd_b7"],
+                             best_arm="pd_b7", seeds=[0], profile="smoke")
+    assert table["Item"].tolist() == list(range(1, 28))  # numbered as TRIPOD+AI
+    assert set(table["Answered from"]) == {report.FROM_RUN, report.FROM_BOOK, report.NOT_APPLICABLE}
+    items = table.set_index("Topic")["This edition"]
+    assert items["Participants"] == "Training: 6 GR, 6 PR; test: 5 GR, 5 PR (counts per response group)."
+    assert items["Training versus evaluation"].startswith(
+        f"0 patients in both splits; each model learned from {N_TRAIN} training patients and only scored the "
+        f"{N_TEST} test patients")
     calibration = report.calibration_of(run["results"], "pd_b7", seed=0)
-    assert items["Calibration"] == (f"Test set: slope {calibration.slope:.2f}, intercept "
-                                    f"{calibration.intercept:.2f}, Brier score {calibration.brier:.3f}.")
-    assert "tiny cohort" in items["External validation"]
+    performance = items["Model performance"]
+    assert "AUC " in performance and f"Brier score {calibration.brier:.3f}" in performance
+    # the threshold's source in words, never the internal code
+    assert "youden_train" not in performance and "Youden's index on" in performance
+    assert "{" not in "".join(table["This edition"])  # no Python dicts leak into the book
+    text = report.checklist_statement(table)
+    assert text.startswith("Of the 27 items of TRIPOD+AI, ") and "computed from this run" in text
 
 
 def test_sweep_results_and_statements(run):

@@ -12,6 +12,7 @@ tables and sentences come from tested functions (:mod:`pdlib.report`).
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -48,7 +49,8 @@ def _problems(path: Path) -> list[str]:
     notebook = nbformat.read(path, as_version=4)
     cells, name = notebook.cells, path.name
     problems = []
-    if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
+    title = re.sub(r"^\([a-z0-9-]+\)=\n", "", cells[0].source) if cells else ""  # a MyST target may precede it
+    if not cells or cells[0].cell_type != "markdown" or not title.startswith("# "):
         problems.append(f"{name}: the first cell must be the Markdown title ('# ...')")
     code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
     if len(code) < 2:
