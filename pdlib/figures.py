@@ -715,7 +715,9 @@ def plot_metric_vs_iteration(df: pd.DataFrame) -> Figure:
     df : DataFrame
         Tidy metrics, columns ``model``, ``iteration`` (integers; 0 may stand
         for the initial teacher), ``metric`` (e.g. ``"accuracy"``, ``"AUC"``)
-        and ``value``. One row per (model, iteration, metric). Panels and
+        and ``value``; optionally ``ci_low``, ``ci_high`` (drawn as a band)
+        and ``paper`` (the paper's value, a hollow diamond; NaN where it
+        prints none). One row per (model, iteration, metric). Panels and
         lines follow the order of first appearance.
 
     Returns
@@ -739,6 +741,9 @@ def plot_metric_vs_iteration(df: pd.DataFrame) -> Figure:
     data = pd.DataFrame(
         {"model": df["model"].to_numpy(), "iteration": iteration.astype(int), "metric": df["metric"].astype(str).to_numpy(), "value": value}
     )
+    for optional in ("ci_low", "ci_high", "paper"):  # intervals (a band) and the paper's points, where given
+        if optional in df.columns:
+            data[optional] = _numeric_column(df, optional, function=fn, argument="df", allow_nan=True)
     duplicated = data.duplicated(["model", "iteration", "metric"])
     if duplicated.any():
         first = data[duplicated].iloc[0]
@@ -756,14 +761,24 @@ def plot_metric_vs_iteration(df: pd.DataFrame) -> Figure:
                 rows = data[(data["metric"] == metric) & (data["model"] == model)].sort_values("iteration")
                 if rows.empty:
                     continue
+                style = _line_style(index)
                 ax.plot(
                     rows["iteration"].to_numpy(),
                     rows["value"].to_numpy(),
                     marker="o",
                     label=str(model) if panel == 0 else None,
                     gid=f"{metric}:{model}",
-                    **_line_style(index),
+                    **style,
                 )
+                if "ci_low" in rows and rows["ci_low"].notna().any():
+                    ax.fill_between(rows["iteration"].to_numpy(), rows["ci_low"].to_numpy(),
+                                    rows["ci_high"].to_numpy(), color=style["color"], alpha=0.12, linewidth=0,
+                                    gid=f"{metric}:{model}:interval")
+                if "paper" in rows and rows["paper"].notna().any():
+                    shown = rows[rows["paper"].notna()]
+                    ax.plot(shown["iteration"].to_numpy(), shown["paper"].to_numpy(), marker="D", linestyle="none",
+                            markerfacecolor="white", markeredgecolor=style["color"],
+                            label=f"{model}, paper" if panel == 0 else None, gid=f"{metric}:{model}:paper")
             ax.set_title(f"{_panel_letter(panel)}  {metric}", loc="left")
             ax.set_xlabel("PD iteration")
             ax.set_ylabel(metric)

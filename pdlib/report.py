@@ -65,7 +65,7 @@ from scipy.stats import norm as _scipy_norm
 
 import pdlib
 from pdlib import diagnostics, paper, provenance, stats, verdict
-from pdlib.arms import ARMS, final_member, study_members, teacher_arm
+from pdlib.arms import ARCHITECTURES, ARMS, final_member, study_members, teacher_arm
 from pdlib.config import resolve_config
 from pdlib.manifest import Manifest, load_manifest
 from pdlib.paths import member_dir
@@ -196,14 +196,40 @@ def metric_display(long: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def people_table(frame: pd.DataFrame):
-    """A table as the book shows it: no index column (a pandas ``Styler``).
+#: Words that keep their capitals in a plain header.
+_HEADER_WORDS = {"auc": "AUC", "ci": "CI", "ct": "CT", "gr": "GR", "pr": "PR", "kd": "KD", "pd": "PD",
+                 "oof": "out-of-fold", "p": "p", "n": "n", "id": "ID", "brier": "Brier", "mcnemar": "McNemar",
+                 "delong": "DeLong", "recist": "RECIST", "holm": "Holm"}
 
-    The HTML ids derive from the table's content, so a rerun writes the same
+
+def plain_header(name) -> str:
+    """A column name as a reader reads it: ``auc_ci_low`` -> ``AUC CI low``, ``model`` -> ``Model``."""
+    if isinstance(name, tuple):
+        return " ".join(plain_header(part) for part in name if str(part))
+    words = [_HEADER_WORDS.get(w.lower(), w) for w in str(name).replace("_", " ").split(" ") if w]
+    text = " ".join(words)
+    return text if not text or words[0] in ("p", "n") else text[:1].upper() + text[1:]
+
+
+def people_table(frame: pd.DataFrame, *, decimals: int = 3):
+    """A table as the book shows it: no index column, plain headers, numbers rounded, no ``NaN`` (a ``Styler``).
+
+    A meaningful index (named levels) becomes ordinary columns first. The
+    HTML ids derive from the table's content, so a rerun writes the same
     bytes and two tables of one page do not share ids.
     """
+    frame = frame.copy()
+    if any(name is not None for name in frame.index.names):
+        frame = frame.reset_index()
+    frame.columns = [plain_header(c) for c in frame.columns]
     uid = hashlib.sha1(frame.to_csv().encode("utf-8")).hexdigest()[:10]
-    return frame.style.hide(axis="index").set_uuid(uid)
+
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return "" if not np.isfinite(value) else f"{value:.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{value:.0f}"
+        return value
+
+    return frame.style.hide(axis="index").format(cell).set_uuid(uid)
 
 
 def csv_download(frame: pd.DataFrame, filename: str, *, text: str = "Download the full table (CSV)") -> str:
@@ -264,6 +290,9 @@ def beside_paper(long: pd.DataFrame, table: str, *, way: str = "apparent") -> pd
         rows.append(row)
     return pd.DataFrame(rows)
 
+
+#: Printed model names by architecture (:data:`pdlib.arms.ARCHITECTURES`).
+ARMS_MODEL_NAMES = {arch: printed for arch, (_, _, printed) in ARCHITECTURES.items()}
 
 #: How the book names the groups of arms (:attr:`pdlib.arms.Arm.group`).
 GROUP_NAMES = {"baseline": "Baselines", "kd": "Knowledge distillation", "pd": "Progressive distill",
@@ -551,6 +580,18 @@ def scorecard_statement(card: pd.DataFrame, *, n_test: int) -> str:
             "paper's cohort.")
 
 
+def markdown_html(text: str) -> str:
+    """A generated Markdown sentence as HTML, for text glued into another page of the book.
+
+    A page that pastes a glued value from another document (``{glue}`` with
+    ``:doc:``) shows its HTML, not its Markdown; this renders the Markdown
+    (CommonMark, as the book's generated text) once, here.
+    """
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(text).strip()
+
+
 def glance_statement(card: pd.DataFrame, long: pd.DataFrame, *, best_arm: str, profile: str,
                      cohort_name: str, n_test: int) -> str:
     """The introduction's paragraph: what this run found about the paper's claims and its best model (generated).
@@ -780,18 +821,57 @@ def iteration_points(results_dir: str | os.PathLike, arms: Sequence[str], *, see
     Returns
     -------
     DataFrame
-        ``model, iteration, metric, value``: ``model`` is the printed name of
-        the chain's architecture, ``metric`` is ``accuracy`` or ``AUC``;
-        undefined values are left out.
+        ``model, iteration, metric, value, ci_low, ci_high, paper``: ``model``
+        is the printed name of the chain's architecture, ``metric`` is
+        ``accuracy`` (a fraction) or ``AUC``, the interval is Wilson's or
+        DeLong's, ``paper`` the value the paper prints for the same chain
+        (its Table 4 rows: iterations 0 to 2; NaN otherwise). Undefined values
+        are left out.
     """
     points = []
     for arm in arms:
-        test = metric_row(metrics_long(results_dir, [arm], seeds=[seed]), arm)
-        for metric, column in (("accuracy", "accuracy"), ("AUC", "auc")):
+        long = metrics_long(results_dir, [arm], seeds=[seed])
+        test = metric_row(long, arm)
+        same = [a for a, other in ARMS.items() if other.group == "ablation" and other.final_key == ARMS[arm].final_key]
+        printed = paper.values_for([ARMS[same[0]].label], "Table 4") if same else pd.DataFrame()
+        printed = printed[printed["split"] == "test"] if len(printed) else printed
+        for metric, column, key, scale in (("accuracy", "accuracy", "acc", 1.0), ("AUC", "auc", "auc", 1.0)):
             if pd.notna(test[column]):
+                value = float(test[column]) * scale
+                paper_value = float(printed.iloc[0][key]) if len(printed) and key in printed.columns else float("nan")
                 points.append({"model": ARMS[arm].model, "iteration": ARMS[arm].iterations, "metric": metric,
-                               "value": float(test[column])})
-    return pd.DataFrame(points, columns=["model", "iteration", "metric", "value"])
+                               "value": value, "ci_low": float(test[f"{column}_ci_low"]) * scale,
+                               "ci_high": float(test[f"{column}_ci_high"]) * scale, "paper": paper_value})
+    return pd.DataFrame(points, columns=["model", "iteration", "metric", "value", "ci_low", "ci_high", "paper"])
+
+
+def iteration_table(points: pd.DataFrame) -> pd.DataFrame:
+    """:func:`iteration_points` for people: one row per model and iteration, intervals in the cells, the paper beside."""
+    rows = []
+    for (model, iteration), part in points.groupby(["model", "iteration"], sort=False):
+        row = {"Model": model, "Iteration": int(iteration)}
+        for metric, name in (("accuracy", "Accuracy"), ("AUC", "AUC")):
+            r = part[part["metric"] == metric]
+            if len(r):
+                r = r.iloc[0]
+                percent = metric == "accuracy"
+                row[f"{name} (95% CI)"] = _interval(r["value"], r["ci_low"], r["ci_high"], percent=percent)
+                row[f"{name}, paper"] = ("" if pd.isna(r["paper"]) else
+                                         f"{100 * r['paper']:.2f}%" if percent else f"{r['paper']:.2f}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def chain_members(arm: str, *, profile: str, overrides: Mapping | None = None) -> pd.DataFrame:
+    """One arm's chain, drawn from its definition: the input of :func:`pdlib.figures.plot_pd_chain` (Fig. 2)."""
+    config = resolve_config(profile, **dict(overrides or {}))
+    members = ARMS[arm].members
+    rows = []
+    for i, member in enumerate(members):
+        role = "baseline" if len(members) == 1 else "teacher" if i == 0 else "student"
+        rows.append({"model": ARMS_MODEL_NAMES.get(member.arch, member.arch), "role": role, "noise": member.noise,
+                     "epochs": config.epochs * member.epochs_factor})
+    return pd.DataFrame(rows)
 
 
 def ablation_steps(long: pd.DataFrame) -> pd.DataFrame:

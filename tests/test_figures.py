@@ -482,3 +482,13 @@ def test_plot_pd_chain_one_box_per_member():
     assert sorted(p.get_gid() for p in ax.patches) == ["member:0", "member:1", "member:2"]
     texts = [t.get_text() for t in ax.texts]
     assert sum("with model noise" in t for t in texts) == 2 and sum("soft labels" in t for t in texts) == 2
+
+
+def test_plot_metric_vs_iteration_draws_interval_bands_and_the_papers_points():
+    df = pd.DataFrame({"model": ["B7"] * 3, "iteration": [0, 1, 2], "metric": ["AUC"] * 3,
+                       "value": [0.8, 0.82, 0.7], "ci_low": [0.6, 0.65, 0.5], "ci_high": [0.95, 0.97, 0.9],
+                       "paper": [0.74, 0.78, float("nan")]})
+    ax = figures.plot_metric_vs_iteration(df).axes[0]
+    assert "AUC:B7:interval" in {c.get_gid() for c in ax.collections}
+    paper = next(line for line in ax.get_lines() if line.get_gid() == "AUC:B7:paper")
+    assert list(paper.get_xdata()) == [0, 1] and list(paper.get_ydata()) == [0.74, 0.78]

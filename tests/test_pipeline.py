@@ -66,6 +66,8 @@ def smoke_study(base: Path) -> dict:
     for path in [*ROOT.joinpath("book").glob("*.md"), ROOT / "book" / "references.bib",
                  ROOT / "_config.yml", ROOT / "_toc.yml"]:
         shutil.copy(path.resolve(), book / path.name)
+    # the verdict study's committed chapter is a book source like the prose pages (its own run)
+    shutil.copytree(ROOT / "book" / "verdict", book / "verdict")
     config = {"profile": "smoke", "manifest": str(base / "twin" / "manifest"), "twin": str(base / "twin"),
               "results": str(base / "results"), "book_runs": str(book / "runs"), "cache": str(base / "cache")}
     run = _snakemake(base, config)

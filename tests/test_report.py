@@ -257,11 +257,20 @@ def test_kd_pairs_set_each_student_beside_its_teacher(run):
 def test_iteration_points_follow_the_chain(run):
     arms = [f"pd_b7_iter{i}" for i in range(3)]
     points = report.iteration_points(run["results"], arms, seed=0)
-    assert list(points.columns) == ["model", "iteration", "metric", "value"]
+    assert list(points.columns) == ["model", "iteration", "metric", "value", "ci_low", "ci_high", "paper"]
     assert set(points["model"]) == {"EfficientNet-B7"}
-    auc = points[points["metric"] == "AUC"].set_index("iteration")["value"]
+    auc = points[points["metric"] == "AUC"].set_index("iteration")
     for i, arm in enumerate(arms):
-        assert auc[i] == report.metric_row(report.metrics_long(run["results"], [arm], seeds=[0]), arm)["auc"]
+        row = report.metric_row(report.metrics_long(run["results"], [arm], seeds=[0]), arm)
+        assert auc.loc[i, "value"] == row["auc"] and auc.loc[i, "ci_low"] == row["auc_ci_low"]
+    # the paper's points are its Table 4 rows for the same chain: 0.74, 0.78, 0.87 for iterations 0 to 2
+    assert auc["paper"].tolist() == [0.74, 0.78, 0.87]
+    table = report.iteration_table(points)
+    assert table["AUC, paper"].tolist() == ["0.74", "0.78", "0.87"] and "(" in table["AUC (95% CI)"].iloc[0]
+    members = report.chain_members("pd_b0_b3_b7", profile="smoke")
+    assert members["role"].tolist() == ["teacher", "student", "student"] and members["noise"].tolist() == [
+        False, True, True]
+    assert report.chain_members("compute_matched_b7", profile="smoke")["epochs"].tolist() == [6]  # 3 x 2 epochs
 
 
 def test_ablation_steps_difference_each_step_from_the_one_before(run):

@@ -428,7 +428,10 @@ def test_template_runs_on_the_synthetic_run_and_shows_the_tables(written, tmp_pa
                    "Ranked as the paper", "Patients per class, seed 0", "Claim of the paper", "Min to max"):
         assert header in html, header
     assert 'class="row_heading' not in html  # tables without their index
-    glued = {o["metadata"]["scrapbook"]["name"]: o["data"]["application/papermill.record/text/markdown"]
-             for o in outputs if "scrapbook" in o.get("metadata", {})}
+    records = {o["metadata"]["scrapbook"]["name"]: o["data"] for o in outputs if "scrapbook" in o.get("metadata", {})}
+    glued = {k: d["application/papermill.record/text/markdown"] for k, d in records.items()
+             if "application/papermill.record/text/markdown" in d}
+    # the introduction pastes the verdicts as HTML (rendered once, from the same sentences)
+    assert "<p>" in records["verdict_glance_html"]["application/papermill.record/text/html"]
     assert "**verdict**" in glued["run_statement"] and "(5 folds" in glued["run_statement"]
     assert "14 + 14" in glued["design_text"] and "Test set, 28 patients (seed 0): " in glued["scorecard_text"]
