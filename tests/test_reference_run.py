@@ -58,3 +58,54 @@ def test_the_committed_book_builds_without_warnings(tmp_path):
         rel = Path(target.output).relative_to("book") if not Path(target.output).is_absolute() else None
         if rel is not None:
             assert (html / rel.with_suffix(".html")).is_file(), rel
+
+
+def test_the_verdict_chapter_is_committed_and_current():
+    study = pipeline.load_study({"profile": "verdict"})
+    chapter = pipeline.plan(study)["runs/12_verdict"]
+    assert Path(chapter.output).is_file(), f"{chapter.output}: run `make verdict` and commit it"
+    stale = pipeline.committed_run_staleness(study)
+    members = [tid for tid in stale if not tid.startswith("runs/")]
+    lines = ([f"{len(members)} members or scorings to redo ({stale[members[0]][0]})"] if members else []) + [
+        f"{tid}: {'; '.join(reasons)}" for tid, reasons in stale.items() if tid.startswith("runs/")]
+    assert not stale, "stale verdict run; `make verdict` reruns exactly this:\n" + "\n".join(lines)
+
+
+def _glued(notebook: Path) -> dict[str, str]:
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    out = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            data = output.get("data", {})
+            if name:
+                out[name] = data.get("application/papermill.record/text/markdown") or data.get(
+                    "application/papermill.record/text/plain", "")
+    return out
+
+
+def test_the_pages_say_where_thresholds_came_from_as_the_run_did():
+    """The prose that names a threshold's source is generated, and agrees with the study's folds."""
+    from pdlib.arms import ARMS
+
+    for config, chapter, key in (("demo", "runs/06_results", "threshold_text"),
+                                 ("verdict", "runs/12_verdict", "run_statement")):
+        study = pipeline.load_study({"profile": config})
+        target = pipeline.plan(study)[chapter]
+        text = _glued(Path(target.output))[key]
+        shown = [a for a in target.parameters["arms"]]
+        with_folds = [a for a in shown if study.oof and a in study.oof["arms"]]
+        without = [a for a in shown if a not in with_folds]
+        if with_folds:
+            assert "out-of-fold" in text, (chapter, text)
+            assert all(ARMS[a].label in text for a in with_folds) or "for every arm" in text, (chapter, text)
+        if without:
+            assert "resubstitution" in text, (chapter, text)
+        if not with_folds:
+            assert "out-of-fold scores of the training patients for" not in text, (chapter, text)
+    # the hand-written pages never claim one source for every arm
+    for page in ("intro.md", "methods.md"):
+        prose = (ROOT / "book" / page).read_text(encoding="utf-8")
+        assert "on out-of-fold predictions where the study trains folds" in prose or "Which arms have folds" in prose

@@ -66,3 +66,51 @@ def test_external_chapters_and_controls_only_where_asked():
     assert pipeline.load_study({"profile": "smoke", "arms": "table4", "oof": None,
                                 "best_arm": "ablation_b7_kd_mn_mi"}).arms \
         == arms.ARM_GROUPS["table4"]
+
+
+@pytest.mark.slow
+def test_the_smoke_verdict_study_runs_through_snakemake(tmp_path):
+    """Controls, paired seeds, fold thresholds and the external twin, end to end on tiny models."""
+    from pdlib.twin import generate_twin
+
+    generate_twin(tmp_path / "twin", n_patients=14, matrix=64, n_slices=12, signal_strength=3.0)
+    config = {"profile": "smoke_verdict", "manifest": str(tmp_path / "twin" / "manifest"),
+              "twin": str(tmp_path / "twin"), "results": str(tmp_path / "results"),
+              "book_runs": str(tmp_path / "book"), "cache": str(tmp_path / "cache")}
+    command = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory",
+               str(tmp_path), "-j", "2", "--rerun-triggers", "mtime", "params", "--config",
+               *[f"{k}={v}" for k, v in config.items()]]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert run.returncode == 0, run.stderr[-6000:]
+    study = pipeline.load_study(config)
+    results = Path(config["results"])
+    external = pd.read_csv(pipeline.external_cohort(study)["manifest"] + "/patients.csv", dtype={"patient_id": str})
+    for seed in study.seeds:
+        scored = {}
+        for arm in study.arms:
+            table = pd.read_csv(results / f"seed{seed}" / arms.ARMS[arm].final_key / "external_predictions.csv",
+                                dtype={"patient_id": str})
+            # every patient of the second hospital, scored by every arm, in every seed
+            assert table["patient_id"].tolist() == external["patient_id"].tolist()
+            assert table["score"].between(0, 1).all()
+            scored[arm] = table["score"].to_numpy()
+        # seeds differ, arms differ: the scores are each member's own
+        assert not (scored["pd_b7"] == scored["efficientnet_b7"]).all()
+    # the controls: the noisy student trained alone with noise, the compute-matched B7 three times as long
+    noisy = json.loads((results / "seed0" / "b7mn" / "config.json").read_text())
+    matched = json.loads((results / "seed0" / "b7x3" / "config.json").read_text())
+    plain = json.loads((results / "seed0" / "b7" / "config.json").read_text())
+    assert noisy["noise"] and noisy["teacher"] is None and noisy["drop_rate"] > 0
+    assert matched["train_config"]["epochs"] == 3 * plain["train_config"]["epochs"]
+    # the fold thresholds of the PD-B7 chain in both seeds
+    for seed in study.seeds:
+        assert (results / f"seed{seed}" / "b7--b7mn--b7mn" / "oof_predictions.csv").is_file()
+    # the chapter executed, without errors, and says what the run did
+    notebook = Path(config["book_runs"]) / "12_verdict.ipynb"
+    text = notebook.read_text()
+    assert '"output_type": "error"' not in text and "smoke_verdict" in text
+    assert "out-of-fold" in text and "external" in text
+    # everything is current: a second run has nothing to do
+    again = subprocess.run(command + ["--dry-run"], capture_output=True, text=True, timeout=300)
+    assert "Nothing to be done" in again.stdout + again.stderr, (again.stdout + again.stderr)[-3000:]
