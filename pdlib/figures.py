@@ -873,7 +873,9 @@ def plot_signal_sweep(df: pd.DataFrame) -> Figure:
     ----------
     df : DataFrame
         Tidy results, columns ``arm``, ``signal`` (numeric), ``metric`` and
-        ``value``; optional further columns (``seed``) are ignored.
+        ``value``; optionally ``oracle`` (the twin's oracle AUC at that
+        signal, drawn as a dashed line on AUC panels); further columns
+        (``seed``) are ignored.
 
     Returns
     -------
@@ -881,7 +883,7 @@ def plot_signal_sweep(df: pd.DataFrame) -> Figure:
         One Axes per metric, each with one line per arm (``gid``
         ``"<metric>:<arm>"``, through the mean per signal), one point
         collection per arm (every row) and, for AUC, the chance line
-        (``gid`` ``"chance"``).
+        (``gid`` ``"chance"``) and the oracle line when given (``"oracle"``).
 
     Raises
     ------
@@ -893,6 +895,8 @@ def plot_signal_sweep(df: pd.DataFrame) -> Figure:
     signal = _numeric_column(df, "signal", function=fn, argument="df")
     value = _numeric_column(df, "value", function=fn, argument="df")
     data = pd.DataFrame({"arm": df["arm"].to_numpy(), "signal": signal, "metric": df["metric"].astype(str).to_numpy(), "value": value})
+    if "oracle" in df.columns:
+        data["oracle"] = _numeric_column(df, "oracle", function=fn, argument="df", allow_nan=True)
     metrics = _in_order_of_appearance(data["metric"])
     arms = _in_order_of_appearance(data["arm"])
 
@@ -902,6 +906,10 @@ def plot_signal_sweep(df: pd.DataFrame) -> Figure:
         for panel, (ax, metric) in enumerate(zip(axes, metrics)):
             if metric.lower() == "auc":
                 ax.axhline(0.5, color=REFERENCE_GREY, linestyle=":", linewidth=1.0, gid="chance")
+                if "oracle" in data and data["oracle"].notna().any():
+                    oracle = data[data["metric"] == metric].groupby("signal", sort=True)["oracle"].mean().dropna()
+                    ax.plot(oracle.index.to_numpy(), oracle.to_numpy(), color="0.2", linestyle="--", marker="x",
+                            label="oracle (the twin's latent score)" if panel == 0 else None, gid="oracle")
             for index, arm in enumerate(arms):
                 rows = data[(data["metric"] == metric) & (data["arm"] == arm)]
                 if rows.empty:

@@ -1363,8 +1363,8 @@ def sweep_results(sweep: Mapping | None) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``arm, signal, n_patients, seed, metric, value, oracle AUC (test)``
-        (empty without a sweep).
+        ``arm, signal, n_patients, seed, metric, value, oracle`` (the twin's
+        oracle AUC on its test patients; empty without a sweep).
     """
     rows = []
     for cohort in (sweep or {}).get("cohorts", []):
@@ -1374,7 +1374,7 @@ def sweep_results(sweep: Mapping | None) -> pd.DataFrame:
             for _, r in long[(long["split"] == "test") & (long["way"] == "apparent")].iterrows():
                 rows.append({"arm": ARMS[arm].label, "signal": cohort["signal"], "n_patients": cohort["n_patients"],
                              "seed": r["seed"], "metric": "AUC", "value": r["auc"],
-                             "oracle AUC (test)": twin["oracle_auc"]["test"]})
+                             "oracle": twin["oracle_auc"]["test"]})
     return pd.DataFrame(rows)
 
 
@@ -1384,10 +1384,11 @@ def sweep_statement(sweep: Mapping | None) -> str:
         return ("This study configuration runs no signal sweep. The configuration `sweep_signal` does: "
                 "`make study PROFILE=sweep_signal` trains its arms on twins of several signal strengths and "
                 "builds this chapter from them.")
-    return (f"The sweep trained {len(sweep['arms'])} arms with {len(sweep['seeds'])} seed(s) on "
-            f"{len(sweep['cohorts'])} twins (signal strengths "
-            f"{sorted({c['signal'] for c in sweep['cohorts']})}, cohort sizes "
-            f"{sorted({c['n_patients'] for c in sweep['cohorts']})}).")
+    signals = ", ".join(f"{v:g}" for v in sorted({c["signal"] for c in sweep["cohorts"]}))
+    sizes = ", ".join(str(v) for v in sorted({c["n_patients"] for c in sweep["cohorts"]}))
+    return (f"The sweep trained {_plural(len(sweep['arms']), 'arm', 'arms')} with "
+            f"{_plural(len(sweep['seeds']), 'seed', 'seeds')} on {_plural(len(sweep['cohorts']), 'twin', 'twins')} "
+            f"(signal strengths {signals}; cohort sizes {sizes}).")
 
 
 def sweep_summary(results: pd.DataFrame) -> pd.DataFrame | None:
@@ -1395,7 +1396,7 @@ def sweep_summary(results: pd.DataFrame) -> pd.DataFrame | None:
     if not len(results):
         return None
     return results.groupby(["n_patients", "signal", "arm"]).agg(
-        test_auc=("value", "mean"), oracle_auc=("oracle AUC (test)", "first"), seeds=("seed", "nunique"))
+        test_auc=("value", "mean"), oracle_auc=("oracle", "first"), seeds=("seed", "nunique"))
 
 
 # --------------------------------------------------------------------------- the verdict (chapter 12)

@@ -492,3 +492,11 @@ def test_plot_metric_vs_iteration_draws_interval_bands_and_the_papers_points():
     assert "AUC:B7:interval" in {c.get_gid() for c in ax.collections}
     paper = next(line for line in ax.get_lines() if line.get_gid() == "AUC:B7:paper")
     assert list(paper.get_xdata()) == [0, 1] and list(paper.get_ydata()) == [0.74, 0.78]
+
+
+def test_plot_signal_sweep_draws_the_oracle_it_promises():
+    df = pd.DataFrame({"arm": ["B3"] * 4, "signal": [0.0, 0.0, 3.0, 3.0], "metric": ["AUC"] * 4,
+                       "value": [0.5, 0.52, 0.8, 0.84], "oracle": [0.5, 0.5, 0.93, 0.93]})
+    ax = figures.plot_signal_sweep(df).axes[0]
+    oracle = next(line for line in ax.get_lines() if line.get_gid() == "oracle")
+    assert list(oracle.get_xdata()) == [0.0, 3.0] and list(oracle.get_ydata()) == [0.5, 0.93]

@@ -126,7 +126,7 @@ def test_smoke_study_executes_every_chapter_and_the_book_builds(study):
     for member in members:
         assert (Path(member.output).parent / "patient_predictions.csv").is_file()
     sweep_page = (html / "runs" / "11_sweep.html").read_text(encoding="utf-8")
-    assert "The sweep trained 1 arms with 1 seed(s) on 2 twins" in sweep_page
+    assert "The sweep trained 1 arm with 1 seed on 2 twins" in sweep_page
     # numbers in the prose come from the run: the glued test AUC of the results page is its table's
     results_page = (html / "runs" / "06_results.html").read_text(encoding="utf-8")
     assert "reaches a test AUC of" in results_page and "{glue" not in results_page

@@ -382,11 +382,11 @@ def test_sweep_results_and_statements(run):
     sweep = {"cohorts": [{"name": "s3", "signal": 3.0, "n_patients": 22, "twin": str(run["twin"]),
                           "results": str(run["results"])}], "arms": ["efficientnet_b7"], "seeds": [0, 1]}
     results = report.sweep_results(sweep)
-    assert len(results) == 2 and set(results["oracle AUC (test)"]) == {0.934}
+    assert len(results) == 2 and set(results["oracle"]) == {0.934}
     summary = report.sweep_summary(results)
     assert summary["seeds"].iloc[0] == 2 and summary["test_auc"].iloc[0] == pytest.approx(results["value"].mean())
-    assert report.sweep_statement(sweep) == ("The sweep trained 1 arms with 2 seed(s) on 1 twins (signal strengths "
-                                             "[3.0], cohort sizes [22]).")
+    assert report.sweep_statement(sweep) == ("The sweep trained 1 arm with 2 seeds on 1 twin (signal strengths "
+                                             "3; cohort sizes 22).")
 
 
 # --------------------------------------------------------------------------- model health and data quality
