@@ -1095,10 +1095,39 @@ def _kappa(a: np.ndarray, b: np.ndarray) -> float:
     return float((p_o - p_e) / (1.0 - p_e))
 
 
+def kappa_interval(a, b, *, alpha: float = DEFAULT_ALPHA) -> tuple[float, float]:
+    """Wald interval of Cohen's kappa from its large-sample standard error (Cohen 1960).
+
+    ``SE = sqrt(p_o (1 - p_o) / (n (1 - p_e)^2))`` with observed agreement
+    ``p_o`` and chance agreement ``p_e``; the interval ``kappa -+ z SE`` is
+    clipped to [-1, 1]. ``(nan, nan)`` when kappa is undefined.
+
+    Examples
+    --------
+    >>> low, high = kappa_interval([1, 1, 0, 0, 1, 0, 1, 0], [1, 0, 0, 0, 1, 0, 1, 1])
+    >>> round(low, 3), round(high, 3)
+    (-0.1, 1.0)
+    """
+    alpha = _check_alpha(alpha)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"kappa_interval: the two raters have {a.size} and {b.size} calls")
+    n = a.size
+    if not n:
+        return float("nan"), float("nan")
+    p_o = float((a == b).mean())
+    p_e = float(a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean()))
+    if p_e >= 1.0:
+        return float("nan"), float("nan")
+    kappa = (p_o - p_e) / (1.0 - p_e)
+    half = float(_scipy_stats.norm.ppf(1 - alpha / 2)) * math.sqrt(p_o * (1 - p_o) / (n * (1 - p_e) ** 2))
+    return max(-1.0, kappa - half), min(1.0, kappa + half)
+
+
 def reader_agreement(
     readers: pd.DataFrame, *, positive_class: str = "PR", negative_class: str = "GR"
 ) -> pd.DataFrame:
-    """Pairwise Cohen's kappa between clinicians.
+    """Pairwise Cohen's kappa between clinicians, with 95% intervals (:func:`kappa_interval`).
 
     Parameters
     ----------
@@ -1108,15 +1137,16 @@ def reader_agreement(
 
     Returns
     -------
-    table : DataFrame of shape (n_pairs, 5)
+    table : DataFrame of shape (n_pairs, 7)
         ``reader_a, reader_b, n`` (patients called by both),
-        ``agreement`` (observed) and ``kappa``.
+        ``agreement`` (observed), ``kappa`` and its 95% interval
+        ``kappa_ci_low, kappa_ci_high``.
 
     Examples
     --------
     >>> calls = pd.DataFrame({"patient_id": list("abcdabcd"), "reader": ["C3"] * 4 + ["C20"] * 4,
     ...                       "call": ["PR", "PR", "GR", "GR", "PR", "GR", "GR", "GR"]})
-    >>> reader_agreement(calls)
+    >>> reader_agreement(calls)[["reader_a", "reader_b", "n", "agreement", "kappa"]]
       reader_a reader_b  n  agreement  kappa
     0      C20       C3  4       0.75    0.5
     """
@@ -1125,9 +1155,13 @@ def reader_agreement(
     for ra, rb in itertools.combinations(sorted(wide.columns, key=str), 2):
         both = wide[[ra, rb]].dropna()
         a, b = both[ra].to_numpy().astype(np.int64), both[rb].to_numpy().astype(np.int64)
+        kappa = _kappa(a, b)
+        low, high = kappa_interval(a, b) if np.isfinite(kappa) else (float("nan"), float("nan"))
         rows.append({"reader_a": str(ra), "reader_b": str(rb), "n": int(a.size),
-                     "agreement": float((a == b).mean()) if a.size else float("nan"), "kappa": _kappa(a, b)})
-    return pd.DataFrame(rows, columns=["reader_a", "reader_b", "n", "agreement", "kappa"])
+                     "agreement": float((a == b).mean()) if a.size else float("nan"), "kappa": kappa,
+                     "kappa_ci_low": low, "kappa_ci_high": high})
+    return pd.DataFrame(rows, columns=["reader_a", "reader_b", "n", "agreement", "kappa", "kappa_ci_low",
+                                       "kappa_ci_high"])
 
 
 def fleiss_kappa(readers: pd.DataFrame, *, positive_class: str = "PR", negative_class: str = "GR") -> float:

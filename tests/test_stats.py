@@ -536,3 +536,20 @@ def test_holm_adjust_matches_the_step_down_definition():
     assert stats.holm_adjust([0.2]).tolist() == [0.2]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         stats.holm_adjust([0.5, 1.5])
+
+
+def test_kappa_interval_matches_the_large_sample_formula_and_the_reader_table():
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 2, 40)
+    b = np.where(rng.random(40) < 0.8, a, 1 - a)
+    p_o = (a == b).mean()
+    p_e = a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean())
+    kappa = (p_o - p_e) / (1 - p_e)
+    half = 1.959963984540054 * np.sqrt(p_o * (1 - p_o) / (40 * (1 - p_e) ** 2))  # Cohen (1960)
+    low, high = stats.kappa_interval(a, b)
+    assert low == pytest.approx(max(-1, kappa - half)) and high == pytest.approx(min(1, kappa + half))
+    calls = pd.DataFrame({"patient_id": [f"p{i}" for i in range(40)] * 2, "reader": ["A"] * 40 + ["B"] * 40,
+                          "call": ["PR" if v else "GR" for v in np.concatenate([a, b])]})
+    row = stats.reader_agreement(calls).iloc[0]
+    assert row["kappa"] == pytest.approx(kappa) and (row["kappa_ci_low"], row["kappa_ci_high"]) == pytest.approx((low, high))
+    assert np.isnan(stats.kappa_interval([1, 1, 1], [1, 1, 1])[0])  # chance agreement 1: undefined
