@@ -323,21 +323,23 @@ def fig4b_arms(arms: Sequence[str]) -> list[str]:
 
 
 def forest_table(long: pd.DataFrame, table: str = "Table 2", *, split: str = "test",
-                 way: str = "apparent") -> pd.DataFrame:
+                 way: str = "apparent", by_model: bool = False) -> pd.DataFrame:
     """Rows of :func:`pdlib.figures.plot_forest`: each arm's AUC with its interval and the paper's value.
 
     Returns
     -------
     DataFrame
         ``model, group, estimate, ci_low, ci_high, paper`` in the order of
-        ``long``, grouped as the paper groups its rows (:data:`GROUP_NAMES`).
+        ``long``, grouped as the paper groups its rows (:data:`GROUP_NAMES`),
+        or by the final model (``by_model``: Table 4's B7 and B3 blocks).
     """
     rows = long[(long["way"] == way) & (long["split"] == split)]
     printed = paper.values_for(list(dict.fromkeys(rows["label"])), table)
     out = []
     for _, r in rows.iterrows():
         match = printed[(printed["label"] == r["label"]) & (printed["split"] == split)]
-        out.append({"model": r["label"], "group": GROUP_NAMES.get(ARMS[r["arm"]].group, ARMS[r["arm"]].group),
+        group = ARMS[r["arm"]].model if by_model else GROUP_NAMES.get(ARMS[r["arm"]].group, ARMS[r["arm"]].group)
+        out.append({"model": r["label"], "group": group,
                     "estimate": r["auc"], "ci_low": r["auc_ci_low"], "ci_high": r["auc_ci_high"],
                     "paper": float(match.iloc[0]["auc"]) if len(match) and "auc" in match.columns else float("nan")})
     return pd.DataFrame(out, columns=["model", "group", "estimate", "ci_low", "ci_high", "paper"])
@@ -1124,6 +1126,26 @@ class ReaderComparison:
         if self.table is None:
             return None
         return self.table[self.table["reader"] != "model"][["reader", "sensitivity", "specificity"]]
+
+
+def reader_forest(comparison: "ReaderComparison", best_label: str) -> pd.DataFrame | None:
+    """Rows of :func:`pdlib.figures.plot_forest` for Table 3: test accuracy of the model and of each clinician.
+
+    Each with its Wilson 95% interval and the accuracy the paper prints in its
+    Table 3 (the model's row there is PD EfficientNet-B7). None without
+    reader calls.
+    """
+    if comparison.table is None:
+        return None
+    printed = paper.metric_table("Table 3").set_index("row")["acc"]
+    rows = []
+    for r in comparison.table.itertuples():
+        model = r.reader == "model"
+        key = "PD (EfficientNet-B7)" if model else r.reader
+        rows.append({"model": best_label if model else f"Clinician {r.reader}", "group": "Model" if model else
+                     "Clinicians", "estimate": r.accuracy, "ci_low": r.accuracy_ci_low, "ci_high": r.accuracy_ci_high,
+                     "paper": float(printed[key]) if key in printed.index else float("nan")})
+    return pd.DataFrame(rows, columns=["model", "group", "estimate", "ci_low", "ci_high", "paper"])
 
 
 def reader_source_statement(manifest: Manifest, twin_dir: str | os.PathLike | None) -> str:

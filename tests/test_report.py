@@ -461,3 +461,18 @@ def test_reader_source_is_said_plainly_for_a_twin_and_for_a_cohort(run, tmp_path
     cohort = report.reader_source_statement(run["manifest"], None)
     assert cohort.startswith("The calls are those of C3, C20 in the cohort manifest's `readers.csv`")
     assert report.reader_source_statement(run["manifest"], tmp_path) == cohort  # a folder that is no twin
+
+
+def test_forest_rows_for_table_4_and_the_readers(run):
+    arms = ["ablation_b7_base", "ablation_b7_kd", "ablation_b7_kd_mn", "ablation_b7_kd_mn_mi"]
+    long = report.metrics_long(run["results"], arms, seeds=[0])
+    rows = report.forest_table(long, "Table 4", by_model=True)
+    assert rows["group"].tolist() == ["EfficientNet-B7"] * 4
+    assert rows["paper"].tolist() == [0.74, 0.77, 0.78, 0.87]  # Table 4 as printed
+    test = long[(long["way"] == "apparent") & (long["split"] == "test")]
+    assert rows["estimate"].tolist() == test["auc"].tolist()
+    comparison = report.reader_comparison(run["results"], run["manifest"], "pd_b7", seed=0)
+    if comparison.table is not None:
+        readers = report.reader_forest(comparison, "PD B7")
+        assert readers["group"].iloc[0] == "Model" and set(readers["group"].iloc[1:]) == {"Clinicians"}
+        assert (readers["ci_low"] <= readers["estimate"]).all() and (readers["estimate"] <= readers["ci_high"]).all()
