@@ -832,6 +832,9 @@ def train_member_target(target: Target, targets: Mapping[str, Target], *, study:
 #: Placeholder in a per-arm template's text for the arm's label (:attr:`pdlib.arms.Arm.label`).
 ARM_LABEL = "{{arm_label}}"
 
+#: Placeholder in a per-arm template's text for the arm's name (unique MyST targets, e.g. figure names).
+ARM_NAME = "{{arm}}"
+
 
 def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_name: str = "python3",
                      cwd: str | os.PathLike | None = None) -> Path:
@@ -839,7 +842,8 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
 
     Every code cell of the executed copy is tagged ``hide-input`` (the
     papermill parameters cell included), or ``remove-cell`` when it shows
-    nothing (imports, values glued into the text), :data:`ARM_LABEL` in the text of a
+    nothing (imports, values glued into the text), :data:`ARM_NAME` becomes
+    the arm's name (so figure targets are unique across the per-arm pages), :data:`ARM_LABEL` in the text of a
     per-arm page becomes the arm's label (so each page has its own title),
     the stamp goes into
     ``metadata.pdlib`` and the notebook is written atomically, so a failed run
@@ -859,7 +863,7 @@ def execute_notebook(target: Target, targets: Mapping[str, Target], *, kernel_na
         arm = target.parameters.get("arm")
         for cell in nb.cells:
             if cell.cell_type == "markdown" and arm in ARMS:
-                cell.source = cell.source.replace(ARM_LABEL, ARMS[arm].label)
+                cell.source = cell.source.replace(ARM_LABEL, ARMS[arm].label).replace(ARM_NAME, arm)
             if cell.cell_type == "code":
                 tags = cell.metadata.setdefault("tags", [])
                 if not cell.get("outputs") and "injected-parameters" not in tags:

@@ -1345,7 +1345,8 @@ def checklist(*, manifest: Manifest, results_dir: str | os.PathLike, arms: Seque
         ("Participants (results)", f"{len(patients)} patients analysed, none excluded by the run.", FROM_RUN),
         ("Model development", f"Each model trained on {_either(n_train_used)} patients with {events} "
                               f"{manifest.positive_class} events.", FROM_RUN),
-        ("Model specification", f"{label}: {best_record.get('arch', '')}"
+        ("Model specification", f"{label}: {ARMS_MODEL_NAMES.get(ARMS[best_arm].members[-1].arch, '')} at "
+                                f"{profile} scale"
                                 + (f" with {n_parameters:,} parameters" if n_parameters else "")
                                 + "; weights in the run folder (checkpoint.pt).", FROM_RUN),
         ("Model performance", f"{label} on the test set: AUC {auc}; accuracy {accuracy} at the pre-specified "
