@@ -107,5 +107,5 @@ def test_the_pages_say_where_thresholds_came_from_as_the_run_did():
             assert "out-of-fold scores of the training patients for" not in text, (chapter, text)
     # the hand-written pages never claim one source for every arm
     for page in ("intro.md", "methods.md"):
-        prose = (ROOT / "book" / page).read_text(encoding="utf-8")
+        prose = " ".join((ROOT / "book" / page).read_text(encoding="utf-8").split())
         assert "on out-of-fold predictions where the study trains folds" in prose or "Which arms have folds" in prose
