@@ -156,13 +156,26 @@ def _interval(value: float, low: float, high: float, *, percent: bool) -> str:
     return f"{value:.2f} ({low:.2f}–{high:.2f})"
 
 
-#: How a threshold rule is shown: (way, source of :func:`pdlib.stats.performance_table`) -> words.
+#: The threshold sources of :func:`pdlib.stats.performance_table`, the one place they are named: the short
+#: rule (:func:`verdict_run`), the label of a table's row and the words of a sentence.
+THRESHOLD_SOURCES = {
+    "youden_train_oof": {"rule": "out-of-fold", "label": "pre-specified: out-of-fold",
+                         "words": "Youden's index on out-of-fold scores of the training patients"},
+    "youden_train_resubstitution": {"rule": "resubstitution", "label": "pre-specified: training scores",
+                                    "words": "Youden's index on the training patients' own scores (resubstitution)"},
+    "youden_test": {"rule": "apparent", "label": "apparent (Youden on these patients)",
+                    "words": "Youden's index on the test patients themselves (apparent)"},
+}
+
+#: Threshold rules of :func:`verdict_run`'s ``thresholds``, by source.
+THRESHOLD_RULES = {src: v["rule"] for src, v in THRESHOLD_SOURCES.items() if src != "youden_test"}
+
+
 def threshold_rule_label(way: str, source: str | None = None) -> str:
     """``apparent (Youden on these patients)``, ``pre-specified: out-of-fold`` or ``pre-specified: training scores``."""
     if way == "apparent":
-        return "apparent (Youden on these patients)"
-    return {"youden_train_oof": "pre-specified: out-of-fold",
-            "youden_train_resubstitution": "pre-specified: training scores"}.get(source or "", "pre-specified")
+        return THRESHOLD_SOURCES["youden_test"]["label"]
+    return THRESHOLD_SOURCES.get(source or "", {}).get("label", "pre-specified")
 
 
 #: Names of the training and test sets in tables for people.
@@ -1237,11 +1250,6 @@ def _either(values) -> str:
 #: Where a checklist answer comes from (column ``Answered from`` of :func:`checklist`).
 FROM_RUN, FROM_BOOK, NOT_APPLICABLE = "computed from this run", "the book's text", "not applicable here"
 
-#: Threshold sources of :func:`pdlib.stats.performance_table`, in words.
-THRESHOLD_SOURCE_WORDS = {"youden_train_oof": "Youden's index on out-of-fold scores of the training patients",
-                          "youden_train_resubstitution": "Youden's index on the training patients' own scores "
-                                                         "(resubstitution)",
-                          "youden_test": "Youden's index on the test patients themselves (apparent)"}
 
 
 def checklist(*, manifest: Manifest, results_dir: str | os.PathLike, arms: Sequence[str], best_arm: str,
@@ -1351,7 +1359,7 @@ def checklist(*, manifest: Manifest, results_dir: str | os.PathLike, arms: Seque
                                 + "; weights in the run folder (checkpoint.pt).", FROM_RUN),
         ("Model performance", f"{label} on the test set: AUC {auc}; accuracy {accuracy} at the pre-specified "
                               f"threshold {pre['threshold']:.3f} "
-                              f"({THRESHOLD_SOURCE_WORDS.get(pre['threshold_source'], pre['threshold_source'])}); "
+                              f"({THRESHOLD_SOURCES.get(pre['threshold_source'], {}).get('words', pre['threshold_source'])}); "
                               f"calibration {slope}, {intercept}, Brier score {calibration.brier:.3f}.", FROM_RUN),
         ("Model updating", "None.", NOT_APPLICABLE),
         ("Interpretation", "The results chapters and the claims scorecard say which claims the run supports.",
@@ -1436,8 +1444,6 @@ PAPER_PER_CLASS = 14
 #: Names of the patient sets of the verdict chapter, in the order the chapter shows them.
 VERDICT_SETS = ("external", "test")
 
-#: Threshold rules of :func:`verdict_run`'s ``thresholds`` (``performance_table``'s sources, in words).
-THRESHOLD_RULES = {"youden_train_oof": "out-of-fold", "youden_train_resubstitution": "resubstitution"}
 
 
 def _check_arms(arms: Sequence[str]) -> list[str]:
