@@ -236,11 +236,26 @@ class _Canvas:
         self.d = np.asarray(d, dtype=np.float64)
         self.labels = np.zeros((self.d.size, self.Y.size, self.X.size), dtype=np.uint8)
 
+    @staticmethod
+    def _span(coords, low, high):
+        """Index range ``[i0, i1)`` holding every coordinate in ``[low, high]`` (empty: i0 == i1)."""
+        hit = np.flatnonzero((coords >= low) & (coords <= high))
+        if hit.size == 0:
+            return 0, 0
+        return int(hit[0]), int(hit[-1]) + 1
+
     def ellipse(self, label, *, present, cx, cy, a, b, angle=0.0, only=None):
         """Paint per-slice ellipses where ``present`` (bool per slice) holds.
 
         ``only``: labels that may be painted over (default: any).
+
+        Only the rows and columns of the ellipses' bounding box (a square of
+        half-side ``1.001 * max(a, b)`` around the centres, which holds a
+        rotated ellipse too) are evaluated: outside it the ellipse test is
+        false however it is rounded, so the labels are those of a test over
+        the whole slice.
         """
+        present = np.asarray(present)
         idx = np.flatnonzero(present)
         if idx.size == 0:
             return
@@ -251,11 +266,25 @@ class _Canvas:
             v = np.asarray(v, dtype=np.float64)
             return _col(v[lo:hi] if v.ndim else v, n)
 
-        inside = _inside_ellipse(self.X, self.Y, pick(cx), pick(cy), pick(a), pick(b), pick(angle))
-        inside &= np.asarray(present[lo:hi]).reshape(n, 1, 1)
-        block = self.labels[lo:hi]
+        pcx, pcy, pa, pb, pangle = pick(cx), pick(cy), pick(a), pick(b), pick(angle)
+        on = present[lo:hi].reshape(n, 1, 1)
+        rows, cols = slice(None), slice(None)
+        radius = np.maximum(np.maximum(pa, 1e-6), np.maximum(pb, 1e-6))[on]
+        ccx, ccy = pcx[on], pcy[on]
+        if np.isfinite(radius).all() and np.isfinite(ccx).all() and np.isfinite(ccy).all():
+            reach = 1.001 * radius + 1e-6
+            c0, c1 = self._span(self.X.ravel(), float(np.min(ccx - reach)), float(np.max(ccx + reach)))
+            r0, r1 = self._span(self.Y.ravel(), float(np.min(ccy - reach)), float(np.max(ccy + reach)))
+            if c0 == c1 or r0 == r1:
+                return
+            rows, cols = slice(r0, r1), slice(c0, c1)
+        inside = _inside_ellipse(self.X[:, :, cols], self.Y[:, rows, :], pcx, pcy, pa, pb, pangle)
+        inside &= on
+        block = self.labels[lo:hi, rows, cols]
         if only is not None:
-            inside &= np.isin(block, [LABELS[o] for o in only])
+            allowed = np.zeros(256, dtype=bool)
+            allowed[[LABELS[o] for o in only]] = True
+            inside &= allowed[block]
         block[inside] = LABELS[label]
 
 
@@ -432,11 +461,20 @@ def render_labels(anatomy: PatientAnatomy, *, x_mm, y_mm, z_mm, rng: np.random.G
     tx = px - 0.5 * A.tumour_thickness_mm * np.cos(normal) * ts
     ty = py - 0.5 * A.tumour_thickness_mm * np.sin(normal) * ts
     grow = A.tumour_outward_mm
-    inside_stomach = _inside_ellipse(X, Y, _col(scx, nz), _col(scy, nz), _col(sa + grow, nz), _col(sb + grow, nz))
-    mass = _inside_ellipse(X, Y, _col(tx, nz), _col(ty, nz), _col(A.tumour_thickness_mm * ts, nz),
-                           _col(A.tumour_half_extent_mm * ts, nz), _col(normal, nz))
-    mass &= inside_stomach & (_col(ts, nz) > 0.05) & (cv.labels != 0)
-    cv.labels[mass] = LABELS["tumour"]
+    # only slices with ts > 0.05 can hold tumour: evaluate the ellipses there
+    rows = np.flatnonzero(np.broadcast_to(ts, (nz,)) > 0.05)
+    if rows.size:
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+
+        def part(v):
+            return _col(v, nz)[lo:hi]
+
+        inside_stomach = _inside_ellipse(X, Y, part(scx), part(scy), part(sa + grow), part(sb + grow))
+        mass = _inside_ellipse(X, Y, part(tx), part(ty), part(A.tumour_thickness_mm * ts),
+                               part(A.tumour_half_extent_mm * ts), part(normal))
+        block = cv.labels[lo:hi]
+        mass &= inside_stomach & (part(ts) > 0.05) & (block != 0)
+        block[mass] = LABELS["tumour"]
 
     # great vessels, spine, paraspinal muscles, ribs, pelvis
     cv.ellipse("aorta", present=everywhere, cx=14.0, cy=y_vb - 27.0, a=12.0, b=12.0)
