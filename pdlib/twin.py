@@ -55,6 +55,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import time
 import uuid
 import zipfile
@@ -67,7 +68,7 @@ import yaml
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import correct_ambiguous_vr, write_data_element, write_file_meta_info
+from pydicom.filewriter import correct_ambiguous_vr, write_data_element
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
 from scipy.special import ndtr
 
@@ -930,7 +931,7 @@ def _write_patient(job: dict) -> dict:
             name = _file_name(vendor["files"], sop_uid=sop_uid, number=int(file_numbers[k]) + 1, series=number)
             data = writer.encode(sop_uid=sop_uid, instance=int(instance[k]), position=(x0, y0, z[k]),
                                  pixels=stored[k])
-            atomic.write_bytes(folder / name, data)
+            _write_new_file(folder / name, data)
             n_files += 1
             n_bytes += len(data)
         series_info[phase] = series_uid
@@ -945,15 +946,47 @@ def _write_patient(job: dict) -> dict:
     }
 
 
+#: Tags of the elements :meth:`SeriesEncoder.encode` writes per image, ascending.
+_IMAGE_TAGS = (0x00080018, 0x00200013, 0x00200032, 0x00201041, 0x7FE00010)
+
+
+def _element(tag: int, vr: bytes, value: bytes, pad: bytes) -> bytes:
+    """One data element in Explicit VR Little Endian (PS3.5 7.1.2), value padded to even length."""
+    if len(value) % 2:
+        value += pad
+    if vr in (b"OB", b"OW"):
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file (mode :data:`pdlib.atomic.FILE_MODE`).
+
+    Not atomic: only for files in the twin's private work folder, which is
+    renamed into place once complete (:func:`generate_twin`).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, atomic.FILE_MODE)
+    try:
+        os.fchmod(fd, atomic.FILE_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 class SeriesEncoder:
     """Encode the images of one series as DICOM files (Part 10), fast.
 
-    The attributes shared by every image are encoded once; per image only
-    ``(0008,0018) SOP Instance UID``, ``(0020,0013) Instance Number``,
-    ``(0020,0032) Image Position (Patient)``, ``(0020,1041) Slice Location``
-    and ``(7FE0,0010) Pixel Data`` are encoded, and the elements are joined in
-    ascending tag order (PS3.5 7.1). :meth:`dataset` builds the same image as
-    a ``pydicom.Dataset``; ``dataset(...).save_as(buf, enforce_file_format=True)``
+    The attributes shared by every image, and the file meta elements but
+    ``(0002,0003) Media Storage SOP Instance UID``, are encoded once with
+    pydicom; per image only ``(0008,0018) SOP Instance UID``, ``(0020,0013)
+    Instance Number``, ``(0020,0032) Image Position (Patient)``, ``(0020,1041)
+    Slice Location``, ``(7FE0,0010) Pixel Data`` and the file meta's
+    ``(0002,0003)`` and group length are encoded (directly: strings padded
+    to even length, PS3.5 6.2), and the byte strings are joined in ascending
+    tag order (PS3.5 7.1). :meth:`dataset` builds the same image as a
+    ``pydicom.Dataset``; ``dataset(...).save_as(buf, enforce_file_format=True)``
     gives the same bytes as :meth:`encode` (checked by the tests).
 
     Parameters
@@ -973,6 +1006,15 @@ class SeriesEncoder:
         self.encodings = convert_encodings(base.get("SpecificCharacterSet", "ISO_IR 6"))
         self.pixel_vr = "OW"
         self.parts = self._encode_each(base)
+        if set(self.parts) & set(_IMAGE_TAGS):
+            raise ValueError("the common attributes include a per-image attribute")
+        # the shared elements between the per-image ones: segments[i] precedes _IMAGE_TAGS[i]
+        bounds = (-1,) + _IMAGE_TAGS + (1 << 32,)
+        self.segments = [b"".join(self.parts[t] for t in sorted(self.parts) if bounds[i] < t < bounds[i + 1])
+                         for i in range(len(bounds) - 1)]
+        meta = self._encode_each(self._file_meta("0"))
+        self.meta_head = b"".join(meta[t] for t in sorted(meta) if 0x00020000 < t < 0x00020003)
+        self.meta_rest = b"".join(meta[t] for t in sorted(meta) if t > 0x00020003)
 
     def _encode_each(self, ds: Dataset) -> dict:
         parts = {}
@@ -995,6 +1037,7 @@ class SeriesEncoder:
     @staticmethod
     def _file_meta(sop_uid: str) -> FileMetaDataset:
         meta = FileMetaDataset()
+        meta.FileMetaInformationVersion = b"\x00\x01"
         meta.MediaStorageSOPClassUID = CTImageStorage
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -1014,15 +1057,20 @@ class SeriesEncoder:
 
     def encode(self, *, sop_uid, instance, position, pixels) -> bytes:
         """Bytes of the Part 10 file: preamble, ``DICM``, file meta, data set."""
-        parts = dict(self.parts)
-        parts.update(self._encode_each(self._variable(sop_uid=sop_uid, instance=instance, position=position,
-                                                      pixels=pixels)))
-        fp = DicomBytesIO()
-        fp.is_little_endian, fp.is_implicit_VR = True, False
-        fp.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(fp, self._file_meta(sop_uid), enforce_standard=True)
-        fp.write(b"".join(parts[tag] for tag in sorted(parts)))
-        return fp.getvalue()
+        uid = sop_uid.encode("ascii")
+        meta = self.meta_head + _element(0x00020003, b"UI", uid, b"\x00") + self.meta_rest
+        pixel_bytes = np.ascontiguousarray(pixels).tobytes()
+        seg = self.segments
+        return b"".join((
+            b"\x00" * 128, b"DICM",
+            _element(0x00020000, b"UL", struct.pack("<I", len(meta)), b""), meta,
+            seg[0], _element(0x00080018, b"UI", uid, b"\x00"),
+            seg[1], _element(0x00200013, b"IS", str(int(instance)).encode("ascii"), b" "),
+            seg[2], _element(0x00200032, b"DS", "\\".join(_ds(v) for v in position).encode("ascii"), b" "),
+            seg[3], _element(0x00201041, b"DS", _ds(position[2]).encode("ascii"), b" "),
+            seg[4], _element(0x7FE00010, self.pixel_vr.encode("ascii"), pixel_bytes, b"\x00"),
+            seg[5],
+        ))
 
 
 def _file_name(kind: str, *, sop_uid: str, number: int, series: int) -> str:
