@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydicom.charset import convert_encodings
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr, write_data_element
@@ -975,6 +976,10 @@ def _write_new_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+#: Encoded shared elements, by value and encoding context (see :class:`SeriesEncoder`).
+_ELEMENT_BYTES: dict = {}
+
+
 class SeriesEncoder:
     """Encode the images of one series as DICOM files (Part 10), fast.
 
@@ -999,13 +1004,30 @@ class SeriesEncoder:
 
     def __init__(self, common, *, padding=None):
         self.common = list(common) + ([("PixelPaddingValue", int(padding))] if padding is not None else [])
-        base = Dataset()
-        for keyword, value in self.common:
-            setattr(base, keyword, value)
-        correct_ambiguous_vr(base, is_little_endian=True)  # (0028,0120) is US or SS by Pixel Representation
-        self.encodings = convert_encodings(base.get("SpecificCharacterSet", "ISO_IR 6"))
+        values = dict(self.common)
+        charset = values.get("SpecificCharacterSet", "ISO_IR 6")
+        self.encodings = convert_encodings(charset)
         self.pixel_vr = "OW"
-        self.parts = self._encode_each(base)
+        # what an element's bytes depend on: its value, the character set and (for the
+        # ambiguous (0028,0120)) the pixel representation; series share most elements
+        context = (repr(charset), repr(values.get("PixelRepresentation")))
+        keys = {keyword: (context, keyword, type(value).__name__, repr(value)) for keyword, value in self.common}
+        missing = [(keyword, value) for keyword, value in self.common if keys[keyword] not in _ELEMENT_BYTES]
+        if missing:
+            base = Dataset()
+            for keyword, value in missing:
+                setattr(base, keyword, value)
+            for keyword in ("SpecificCharacterSet", "PixelRepresentation"):
+                if keyword in values and keyword not in base:
+                    setattr(base, keyword, values[keyword])
+            correct_ambiguous_vr(base, is_little_endian=True)  # (0028,0120) is US or SS by Pixel Representation
+            encoded = self._encode_each(base)
+            if len(_ELEMENT_BYTES) > 20000:
+                _ELEMENT_BYTES.clear()
+            for keyword, _ in missing:
+                tag = int(tag_for_keyword(keyword))
+                _ELEMENT_BYTES[keys[keyword]] = (tag, encoded[tag])
+        self.parts = dict(_ELEMENT_BYTES[keys[keyword]] for keyword, _ in self.common)
         if set(self.parts) & set(_IMAGE_TAGS):
             raise ValueError("the common attributes include a per-image attribute")
         # the shared elements between the per-image ones: segments[i] precedes _IMAGE_TAGS[i]
