@@ -24,6 +24,7 @@ a message or a result.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
+from pydicom.tag import BaseTag
 from pydicom.pixels import apply_modality_lut, get_decoder
 from pydicom.uid import UID
 
@@ -254,12 +256,19 @@ def _shown(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_TAGS: dict[str, BaseTag] = {}
+
+
 def _element(ds: pydicom.Dataset, keyword: str, *, path, patient):
     """The value of an element, or None when absent; a value pydicom cannot parse is an error."""
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = BaseTag(tag_for_keyword(keyword))
     try:
-        if keyword not in ds:
+        # by tag, not keyword: one dictionary look-up, no keyword translation per call
+        if tag not in ds._dict:
             return None
-        return ds[keyword].value
+        return ds[tag].value
     except Exception as err:  # pydicom raises many types on malformed values
         try:
             raw = _shown(ds.get_item(keyword).value)
@@ -695,29 +704,44 @@ def choose_pvp(series_list: list[Series], *, override_uid: str | None = None, pa
 # decoding and HU
 
 
-def _check_decodable(ds: pydicom.Dataset, *, path, patient) -> None:
+@functools.lru_cache(maxsize=None)
+def _unsupported(ts: str) -> str | None:
+    """Why pdlib does not accept a transfer syntax, or None; computed once per syntax."""
+    ts = UID(ts)
+    if ts not in SUPPORTED_TRANSFER_SYNTAXES:
+        supported = ", ".join(f"{UID(u).name}" for u in SUPPORTED_TRANSFER_SYNTAXES)
+        return (f"transfer syntax {ts.name} ({ts}) is not supported; supported are: {supported}. "
+                "Re-encode the series (e.g. uncompressed) before use.")
+    return None
+
+
+def _transfer_syntax_problem(ts: str) -> str | None:
+    """Why a transfer syntax cannot be decoded here, or None (whether its decoder is installed is asked each time)."""
+    problem = _unsupported(ts)
+    if problem is not None:
+        return problem
+    ts = UID(ts)
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:  # pragma: no cover - every supported syntax has a pydicom decoder
+        return f"pydicom has no decoder for {ts.name} ({ts})"
+    if not decoder.is_available:
+        package = SUPPORTED_TRANSFER_SYNTAXES[ts] or "pydicom"
+        return f"transfer syntax {ts.name} ({ts}) needs a decoder that is not installed: pip install pylibjpeg {package}"
+    return None
+
+
+def _check_decodable(ds: pydicom.Dataset, *, path, patient) -> str:
+    """The file's ``(0002,0010) Transfer Syntax UID``, after checking pdlib can decode it."""
     ts = ds.file_meta.get("TransferSyntaxUID")
     if ts is None:
         raise DicomInputError("has no (0002,0010) Transfer Syntax UID in its file meta information",
                               patient=patient, path=path)
-    ts = UID(str(ts))
-    supported = ", ".join(f"{UID(u).name}" for u in SUPPORTED_TRANSFER_SYNTAXES)
-    if ts not in SUPPORTED_TRANSFER_SYNTAXES:
-        raise DicomInputError(
-            f"transfer syntax {ts.name} ({ts}) is not supported; supported are: {supported}. "
-            "Re-encode the series (e.g. uncompressed) before use.",
-            patient=patient, path=path,
-        )
-    try:
-        decoder = get_decoder(ts)
-    except NotImplementedError as err:  # pragma: no cover - every supported syntax has a pydicom decoder
-        raise DicomInputError(f"pydicom has no decoder for {ts.name} ({ts})", patient=patient, path=path) from err
-    if not decoder.is_available:
-        package = SUPPORTED_TRANSFER_SYNTAXES[ts] or "pydicom"
-        raise DicomInputError(
-            f"transfer syntax {ts.name} ({ts}) needs a decoder that is not installed: pip install pylibjpeg {package}",
-            patient=patient, path=path,
-        )
+    ts = str(ts)
+    problem = _transfer_syntax_problem(ts)
+    if problem is not None:
+        raise DicomInputError(problem, patient=patient, path=path)
+    return ts
 
 
 def _modality_lut(stored: np.ndarray, ds: pydicom.Dataset, *, path, patient) -> np.ndarray:
@@ -827,13 +851,64 @@ def _check_ct_image(ds: pydicom.Dataset, *, path, patient) -> None:
             "an orthogonal grid) before use.", patient=patient, path=path)
 
 
-def _decode_hu(ds: pydicom.Dataset, *, path, patient) -> tuple[np.ndarray, bool]:
-    """Check the transfer syntax, decode one slice, convert to HU."""
-    _check_decodable(ds, path=path, patient=patient)
-    rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
-    columns = header_numbers(ds, "Columns", path=path, patient=patient, integer=True, required=True, low=1)[0]
+#: Uncompressed little-endian transfer syntaxes (PS3.5 A.1, A.2), whose
+#: (7FE0,0010) Pixel Data :func:`_native_stored` reads without pydicom's
+#: decoder machinery.
+_NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+_PIXEL_DATA = 0x7FE00010
+
+
+def _native_stored(ds: pydicom.Dataset, ts: str, rows: int, columns: int) -> np.ndarray | None:
+    """Stored values of the common uncompressed CT slice, or None (then pydicom decodes it).
+
+    Only for one frame of 16-bit greyscale samples in a little-endian
+    transfer syntax whose Pixel Data holds exactly ``rows x columns`` values
+    (PS3.5 8.1.1). The result equals ``ds.pixel_array`` bit for bit: the
+    same dtype (``(0028,0103) Pixel Representation`` 0: uint16, 1: int16)
+    and, when ``(0028,0101) Bits Stored`` is below ``(0028,0100) Bits
+    Allocated``, the same shift that drops the unused high bits and extends
+    the sign. Anything else (other sizes, multi-sample, odd lengths) goes
+    through pydicom, which validates and reports it.
+    """
+    if ts not in _NATIVE_LITTLE_ENDIAN or _PIXEL_DATA not in ds:
+        return None
     try:
-        stored = ds.pixel_array
+        values = [ds.get(k) for k in ("BitsAllocated", "BitsStored", "PixelRepresentation", "SamplesPerPixel",
+                                      "PhotometricInterpretation", "NumberOfFrames")]
+    except Exception:  # a malformed value: pydicom's decoder reports it
+        return None
+    allocated, stored_bits, representation, samples, photometric, frames = values
+    if (allocated != 16 or not isinstance(stored_bits, int) or not 1 <= stored_bits <= 16
+            or representation not in (0, 1) or samples != 1 or frames not in (None, 1, "1")
+            or photometric not in ("MONOCHROME1", "MONOCHROME2")):
+        return None
+    element = ds[_PIXEL_DATA]
+    if element.VR not in ("OW", "OB", "OB or OW") or element.is_undefined_length:
+        return None
+    data = element.value
+    if not isinstance(data, (bytes, bytearray)) or len(data) != rows * columns * 2:
+        return None
+    arr = np.frombuffer(data, dtype="<i2" if representation else "<u2").reshape(rows, columns).astype(
+        np.int16 if representation else np.uint16)  # a writeable copy in native byte order, as pixel_array
+    if stored_bits < 16:
+        shift = 16 - stored_bits
+        np.left_shift(arr, shift, out=arr)
+        np.right_shift(arr, shift, out=arr)
+    return arr
+
+
+def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | None = None) -> tuple[np.ndarray, bool]:
+    """Check the transfer syntax, decode one slice, convert to HU (``size``: Rows, Columns, when already read)."""
+    ts = _check_decodable(ds, path=path, patient=patient)
+    if size is None:
+        rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
+        columns = header_numbers(ds, "Columns", path=path, patient=patient, integer=True, required=True, low=1)[0]
+    else:
+        rows, columns = size
+    try:
+        stored = _native_stored(ds, ts, rows, columns)
+        if stored is None:
+            stored = ds.pixel_array
     except Exception as err:  # decoders raise many types on corrupt data
         raise DicomInputError(f"pixel data cannot be decoded ({type(err).__name__}: {err}); the file may be truncated",
                               patient=patient, path=path) from err
@@ -949,7 +1024,7 @@ def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_u
         geo = _geometry(ds, path=path, patient=patient)
         if first is not None:
             _check_same_stack(first, geo, first_path=first_path, path=path, patient=patient, series_uid=series_uid)
-        hu, missing = _decode_hu(ds, path=path, patient=patient)
+        hu, missing = _decode_hu(ds, path=path, patient=patient, size=geo["size"])
     except DicomInputError:
         raise
     except Exception as err:  # a header value pydicom cannot convert, found while using it
