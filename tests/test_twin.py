@@ -502,14 +502,41 @@ def test_series_encoder_matches_pydicom_writer():
             matrix=4, study_time="101200", series_time="101610.00", inject_time="101500.00", fov=250.0)
         encoder = twin.SeriesEncoder(common, padding=vendor["storage"][4])
         pixels = (np.arange(16).reshape(4, 4) * 50).astype(np.int16 if vendor["storage"][0] else np.uint16)
-        image = dict(sop_uid="2.25.99", instance=3, position=(-124.0, -120.5, 37.5), pixels=pixels)
-        buffer = io.BytesIO()
-        encoder.dataset(**image).save_as(buffer, enforce_file_format=True)
-        data = encoder.encode(**image)
-        assert data == buffer.getvalue(), vendor["manufacturer"]
-        ds = pydicom.dcmread(io.BytesIO(data))
-        assert np.array_equal(ds.pixel_array, pixels)
-        assert str(ds.PatientName) == ident_v["PatientName"]
+        # odd and even lengths of every per-image value (padding), one image after another
+        for image in (dict(sop_uid="2.25.99", instance=3, position=(-124.0, -120.5, 37.5), pixels=pixels),
+                      dict(sop_uid="2.25.1234", instance=120, position=(-99.123456, 3.25, -1002.5),
+                           pixels=pixels[::-1])):
+            buffer = io.BytesIO()
+            encoder.dataset(**image).save_as(buffer, enforce_file_format=True)
+            data = encoder.encode(**image)
+            assert data == buffer.getvalue(), vendor["manufacturer"]
+            ds = pydicom.dcmread(io.BytesIO(data))
+            assert np.array_equal(ds.pixel_array, image["pixels"])
+            assert str(ds.PatientName) == ident_v["PatientName"]
+            assert ds.InstanceNumber == image["instance"]
+
+
+def test_ellipses_painted_in_their_bounding_box_equal_whole_slice_painting(monkeypatch):
+    from pdlib import phantom
+
+    truth = twin.make_truth_table(twin.make_cohort_table(n_patients=8, n_slices=24, seed=3), n_slices=24, seed=3)
+    for index in (0, 5):
+        row = truth.iloc[index].to_dict()
+        anatomy = twin._anatomy(row)
+        fov, matrix = float(row["fov_mm"]), 96
+        x = float(row["recon_x_mm"]) - fov / 2 + fov / matrix * (np.arange(matrix) + 0.5)
+        y = float(row["recon_y_mm"]) - fov / 2 + fov / matrix * (np.arange(matrix) + 0.5)
+        z = twin.pvp_positions(row, n_slices=24)
+
+        def render():
+            return phantom.render_labels(anatomy, x_mm=x, y_mm=y, z_mm=z, rng=np.random.default_rng(index))
+
+        boxed = render()
+        with monkeypatch.context() as m:
+            m.setattr(phantom._Canvas, "_span", staticmethod(lambda coords, low, high: (0, coords.size)))
+            whole = render()
+        assert np.array_equal(boxed, whole)
+        assert (boxed == phantom.LABELS["tumour"]).any()
 
 
 def test_committed_manifest_is_the_default_twin():
