@@ -349,6 +349,10 @@ class PvpSeries:
         sha256 of each file's bytes, same order.
     scanned : bool
         Whether the study folder was scanned (header reads) by this call.
+    contents : dict
+        The bytes of the files this call hashed (path as in :attr:`files`
+        to bytes), for :func:`pdlib.dicom.read_series_hu` (``contents=``), so
+        that a cold load reads each file once; empty when no file was hashed.
     """
 
     study: Path
@@ -357,6 +361,7 @@ class PvpSeries:
     scanned: bool
     patient: str | None = None
     _series: Series | None = field(default=None, repr=False)
+    contents: dict = field(default_factory=dict, repr=False)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -432,13 +437,18 @@ def pvp_series(study_dir: str | os.PathLike, *, cache_dir: str | os.PathLike, pa
         choose_pvp(found, override_uid=override_uid, patient=patient)
         raise AssertionError("choose_pvp chose no series and raised nothing")  # pragma: no cover
     members = index.series[chosen].files
+    contents = {}
     for rel in members:
         entry = index.files[rel]
         if entry.digest is None:
-            entry.digest = file_sha256(study / rel)
+            # read once: hashed here, and kept for read_series_hu (a cold load decodes these bytes next)
+            with open(study / rel, "rb") as f:
+                data = f.read()
+            entry.digest = hashlib.sha256(data).hexdigest()
+            contents[study / rel] = data
             changed = True
     if changed:
         atomic.write_text(index_path(study, cache_dir), index.to_json())
     return PvpSeries(study=study, members=members, digests=tuple(index.files[rel].digest for rel in members),
                      scanned=found is not None, patient=patient,
-                     _series=found[chosen] if found is not None else None)
+                     _series=found[chosen] if found is not None else None, contents=contents)

@@ -25,11 +25,13 @@ a message or a result.
 from __future__ import annotations
 
 import functools
+import io
 import math
 import os
 import re
 import stat
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -398,12 +400,41 @@ def _has_preamble(path: Path, *, patient: str | None = None) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def _read(path: Path, *, patient: str | None, stop_before_pixels: bool) -> pydicom.Dataset:
-    """dcmread that turns pydicom's tolerance of truncated files into an error."""
+def _header_if_dicom(path: Path, *, patient: str | None) -> pydicom.Dataset | None:
+    """The header (up to the pixel data) of a file with the PS3.10 preamble, or None without one.
+
+    :func:`_has_preamble` and :func:`_read` on one open file: the file is
+    opened once.
+    """
+    try:
+        f = open(path, "rb")
+    except OSError as err:
+        raise DicomInputError(f"the file cannot be read ({type(err).__name__}: {err.strerror or err}); "
+                              "a series would silently lose it", patient=patient, path=path) from err
+    with f:
+        try:
+            head = f.read(132)
+        except OSError as err:
+            raise DicomInputError(f"the file cannot be read ({type(err).__name__}: {err.strerror or err}); "
+                                  "a series would silently lose it", patient=patient, path=path) from err
+        if not (len(head) == 132 and head[128:] == b"DICM"):
+            return None
+        f.seek(0)
+        return _read(path, patient=patient, stop_before_pixels=True, source=f)
+
+
+def _read(path: Path, *, patient: str | None, stop_before_pixels: bool, source=None) -> pydicom.Dataset:
+    """dcmread that turns pydicom's tolerance of truncated files into an error.
+
+    ``source``: the file's bytes, or the file opened for reading, to parse
+    instead of opening ``path`` (which then names the file in messages).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+            ds = pydicom.dcmread(path if source is None else source, stop_before_pixels=stop_before_pixels)
         except Exception as err:  # pydicom raises many types on corrupt input
             raise DicomInputError(f"cannot be read as DICOM ({type(err).__name__}: {err})",
                                   patient=patient, path=path) from err
@@ -560,10 +591,10 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     headers: dict[str, pydicom.Dataset] = {}
     skipped: list[str] = []
     for path in study_files(study_dir, patient=patient):
-        if not _has_preamble(path, patient=patient):
+        ds = _header_if_dicom(path, patient=patient)
+        if ds is None:
             skipped.append(path.relative_to(study_dir).as_posix())
             continue
-        ds = _read(path, patient=patient, stop_before_pixels=True)
         try:
             sop_class = (_header_text(ds, "SOPClassUID", path=path, patient=patient)
                          or str(ds.file_meta.get("MediaStorageSOPClassUID", "")).strip())
@@ -775,8 +806,13 @@ def _modality_lut(stored: np.ndarray, ds: pydicom.Dataset, *, path, patient) -> 
                               patient=patient, path=path) from err
 
 
-def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patient=None) -> tuple[np.ndarray, bool]:
-    """HU of stored values, and whether the rescale tags (and a Modality LUT) were missing."""
+def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patient=None,
+                    out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """HU of stored values, and whether the rescale tags (and a Modality LUT) were missing.
+
+    ``out``: a float32 array of the slice's shape to write the result into
+    (e.g. a slice of the volume), instead of a new array.
+    """
     slope = header_numbers(ds, "RescaleSlope", path=path, patient=patient, nonzero=True)
     intercept = header_numbers(ds, "RescaleIntercept", path=path, patient=patient)
     has_lut = _element(ds, "ModalityLUTSequence", path=path, patient=patient) not in (None, [])
@@ -797,8 +833,11 @@ def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patie
         intercept = 0.0 if intercept is None else intercept[0]
         # Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
         # value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
-        # apply_modality_lut does, then stored as float32.
-        hu = stored.astype(np.float64) * slope + intercept
+        # apply_modality_lut does, then stored as float32 (in place: the same
+        # two roundings per value as the expression, without temporaries).
+        hu = stored.astype(np.float64)
+        hu *= slope
+        hu += intercept
     padding = header_numbers(ds, "PixelPaddingValue", path=path, patient=patient, integer=True,
                              low=-(2**31), high=2**32 - 1)
     if padding is not None:
@@ -812,7 +851,11 @@ def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patie
         bounds = np.array([padding[0], limit[0]], dtype=np.int64).astype(stored.dtype)
         hu[(stored >= bounds.min()) & (stored <= bounds.max())] = AIR_HU
     with np.errstate(over="ignore", invalid="ignore"):
-        hu = hu.astype(np.float32)
+        if out is None:
+            hu = hu.astype(np.float32)
+        else:
+            np.copyto(out, hu, casting="same_kind")
+            hu = out
     if not np.isfinite(hu).all():
         raise DicomInputError("Hounsfield units are not finite in float32 (rescale slope and intercept too large)",
                               patient=patient, path=path)
@@ -897,8 +940,13 @@ def _native_stored(ds: pydicom.Dataset, ts: str, rows: int, columns: int) -> np.
     return arr
 
 
-def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | None = None) -> tuple[np.ndarray, bool]:
-    """Check the transfer syntax, decode one slice, convert to HU (``size``: Rows, Columns, when already read)."""
+def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | None = None,
+               out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Check the transfer syntax, decode one slice, convert to HU.
+
+    ``size``: (Rows, Columns) when already read and checked; ``out``: where to
+    write the HU (see :func:`_hu_from_stored`).
+    """
     ts = _check_decodable(ds, path=path, patient=patient)
     if size is None:
         rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
@@ -915,7 +963,7 @@ def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | No
     if stored.shape != (rows, columns):
         raise DicomInputError(f"pixel data has shape {stored.shape}; expected one slice of {(rows, columns)}",
                               patient=patient, path=path)
-    return _hu_from_stored(stored, ds, path=path, patient=patient)
+    return _hu_from_stored(stored, ds, path=path, patient=patient, out=out)
 
 
 def to_hu(ds: pydicom.Dataset, *, patient: str | None = None, path: str | os.PathLike | None = None) -> np.ndarray:
@@ -1016,15 +1064,19 @@ def _check_same_stack(first: dict, other: dict, *, first_path, path, patient, se
         mixed("(0020,0052) Frame of Reference UID")
 
 
-def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_uid) -> tuple[dict, np.ndarray, bool]:
-    """Read, check and decode one file of a series."""
-    ds = _read(path, patient=patient, stop_before_pixels=False)
+def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_uid,
+                out: np.ndarray | None = None, data: bytes | None = None) -> tuple[dict, np.ndarray, bool]:
+    """Read, check and decode one file of a series (into ``out`` when given, after the stack checks).
+
+    ``data``: the file's bytes when already read, parsed instead of reading the file again.
+    """
+    ds = _read(path, patient=patient, stop_before_pixels=False, source=data)
     try:
         _check_ct_image(ds, path=path, patient=patient)
         geo = _geometry(ds, path=path, patient=patient)
         if first is not None:
             _check_same_stack(first, geo, first_path=first_path, path=path, patient=patient, series_uid=series_uid)
-        hu, missing = _decode_hu(ds, path=path, patient=patient, size=geo["size"])
+        hu, missing = _decode_hu(ds, path=path, patient=patient, size=geo["size"], out=out)
     except DicomInputError:
         raise
     except Exception as err:  # a header value pydicom cannot convert, found while using it
@@ -1033,7 +1085,7 @@ def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_u
     return geo, hu, missing
 
 
-def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
+def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapping | None = None) -> Volume:
     """Decode a CT series into an HU volume sorted along the slice normal.
 
     Parameters
@@ -1042,6 +1094,11 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
         From :func:`find_series` / :func:`choose_pvp`.
     patient : str, optional
         Pseudonymous patient id, for messages.
+    contents : mapping, optional
+        The bytes of files of the series already read (path as in
+        ``series.files`` to bytes), e.g. those :mod:`pdlib.cohort_index`
+        hashed: parsed instead of reading those files again, so the HU come
+        from the very bytes whose sha256 keys the cache.
 
     Returns
     -------
@@ -1086,14 +1143,20 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
     """
     if not series.files:
         raise DicomInputError(f"series {series.series_uid} has no files", patient=patient)
-    slices, geometry, no_rescale = [], [], []
-    for path in series.files:
+    geometry, no_rescale = [], []
+    volume = None  # the slices in file order, float32, allocated once the first slice gives the size
+    for k, path in enumerate(series.files):
         geo, hu, missing = _read_slice(path, patient=patient, first=geometry[0] if geometry else None,
-                                       first_path=series.files[0], series_uid=series.series_uid)
+                                       first_path=series.files[0], series_uid=series.series_uid,
+                                       out=None if volume is None else volume[k],
+                                       data=contents.get(path) if contents else None)
+        if volume is None:
+            volume = np.empty((len(series.files), *hu.shape), dtype=np.float32)
+            volume[0] = hu
         if missing:
             no_rescale.append(path)
-        slices.append(hu)
         geometry.append(geo)
+    slices = volume
     if no_rescale:
         warnings.warn(
             f"patient {patient}, {no_rescale[0]}: no (0028,1053) Rescale Slope / (0028,1052) Rescale Intercept in "
@@ -1139,7 +1202,8 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
                      "is unknown and no gap check was possible")
     for note in notes:
         warnings.warn(note, DataQualityWarning, stacklevel=2)
-    hu = np.stack([slices[i] for i in order]).astype(np.float32, copy=False)
+    # in slice order; no copy when the files already are (the usual case)
+    hu = volume if np.array_equal(order, np.arange(len(order))) else volume[order]
     return Volume(
         hu=hu,
         positions=positions,

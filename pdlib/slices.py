@@ -361,7 +361,8 @@ def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarr
     cached = _read_cached(path, size=resize, patient=patient_id)
     if cached is not None:
         return cached
-    volume = read_series_hu(pvp.series(), patient=patient_id)
+    volume = read_series_hu(pvp.series(), patient=patient_id, contents=pvp.contents)
+    pvp.contents.clear()
     try:
         slices = preprocess_volume(volume.hu, first=first, last=last, resize=resize)
     except ValueError as err:
