@@ -780,7 +780,8 @@ def run_member(target: Target, *, study: Study) -> None:
     arch = models.arch_for_profile(member.arch, profile=config.profile)
     pretext_seed = seed if config.pretrain_seed is None else config.pretrain_seed
     init_weights = pretrain.starting_weights(arch, config=config,
-                                             out_dir=paths.seed_dir(study.results, pretext_seed) / "pretrain")
+                                             out_dir=paths.seed_dir(study.results, pretext_seed) / "pretrain",
+                                             cache_dir=study.cache)
     train.train_member(
         folder, arch=arch, train_patients=train_patients, test_patients=test_patients,
         config=runs.member_config(config, member),
@@ -891,18 +892,76 @@ def make_twin(cohort: Mapping, *, n_jobs: int = 1) -> dict:
                          matrix=cohort["matrix"], n_slices=cohort["slices"], seed=cohort["twin_seed"], n_jobs=n_jobs)
 
 
-def ingest_external(study: Study) -> int:
+def warm_cohorts(study: Study) -> dict[str, dict]:
+    """The cohorts whose slices a study's members read, to decode once before they start (:func:`warm_cache`).
+
+    Returns
+    -------
+    dict
+        ``{name: {"manifest": folder, "resize": px}}``: ``study`` (the study's
+        manifest) and, when the profile pretrains on a twin, ``pretrain``
+        (that twin's manifest; :mod:`pdlib.pretrain` reads it through the
+        same cache).
+    """
+    config = resolve_config(study.profile, **study.overrides)
+    out = {"study": {"manifest": str(study.manifest), "resize": config.resize}}
+    if config.pretrain_twin is not None:
+        out["pretrain"] = {"manifest": str(Path(config.pretrain_twin) / "manifest"), "resize": config.resize}
+    return out
+
+
+def _warm_patient(manifest_dir: str, patient_id: str, resize: int, cache_dir: str) -> str:
+    from pdlib.slices import load_patient_slices
+
+    load_patient_slices(load_manifest(manifest_dir, check_files=False), patient_id, resize=resize, cache_dir=cache_dir)
+    return patient_id
+
+
+def warm_cache(manifest_dir: str | os.PathLike, *, resize: int, cache_dir: str | os.PathLike, n_jobs: int = 1) -> dict:
+    """Decode every patient of a manifest into the slice cache once, in ``n_jobs`` processes.
+
+    The members of a study load their cohort through the cache
+    (:func:`pdlib.slices.load_cohort`); run first, this spares the first
+    members that start side by side from each decoding the same DICOM series
+    (the cache writes are atomic, so a member that starts anyway reads either
+    nothing or a whole entry). The same ingestion, checks and errors as a
+    member's load: the first bad patient raises its
+    :class:`pdlib.dicom.DicomInputError`.
+
+    Returns
+    -------
+    dict
+        ``manifest, patients, resize, seconds``.
+    """
+    import concurrent.futures
+    import time
+
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be an integer >= 1, got {n_jobs!r}")
+    started = time.perf_counter()
+    manifest = load_manifest(manifest_dir)
+    ids = [str(p) for p in manifest.patients["patient_id"]]
+    args = (str(manifest_dir), int(resize), str(cache_dir))
+    if n_jobs == 1 or len(ids) < 2:
+        for pid in ids:
+            _warm_patient(args[0], pid, *args[1:])
+    else:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(n_jobs, len(ids))) as pool:
+            list(pool.map(_warm_patient, [args[0]] * len(ids), ids, [args[1]] * len(ids), [args[2]] * len(ids)))
+    return {"manifest": str(manifest_dir), "patients": len(ids), "resize": int(resize),
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def ingest_external(study: Study, *, n_jobs: int = 1) -> int:
     """Read the external twin once through the study's ingestion into its cache; return the patient count.
 
     Run right after the twin is generated, so that the seeds' scoring jobs,
     which may run side by side, find every patient cached instead of each
     decoding the same DICOM series.
     """
-    from pdlib.slices import load_cohort
-
     config = resolve_config(study.profile, **study.overrides)
-    manifest = load_manifest(external_cohort(study)["manifest"])
-    return len(load_cohort(manifest, split=None, resize=config.resize, cache_dir=study.cache))
+    return warm_cache(external_cohort(study)["manifest"], resize=config.resize, cache_dir=study.cache,
+                      n_jobs=n_jobs)["patients"]
 
 
 def _overridden_defaults(cell, parameters: Mapping) -> bool:
@@ -995,14 +1054,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pdlib.pipeline {stale-targets,check-stale,train-member,execute} [--config k=v ...]``."""
     parser = argparse.ArgumentParser(prog="python -m pdlib.pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["stale-targets", "check-stale", "train-member", "execute", "list",
-                                            "make-twin"])
+                                            "make-twin", "warm-cache"])
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                         help="study configuration, as given to snakemake --config (profile=smoke ...)")
     parser.add_argument("--configfile", default=None, help="a YAML file of configuration keys")
     parser.add_argument("--config-json", default=None, help="the whole configuration as one JSON object")
     parser.add_argument("--target", default=None, help="target id (execute, train-member)")
     parser.add_argument("--ci", action="store_true", default=None, help="check-stale: fail on stale results")
-    parser.add_argument("--jobs", type=int, default=1, help="make-twin: worker processes")
+    parser.add_argument("--jobs", type=int, default=1, help="make-twin, warm-cache: worker processes")
     args = parser.parse_args(argv)
     config = {}
     if args.configfile:
@@ -1028,7 +1087,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no sweep or external cohort {args.target!r} in study {study.name!r}")
         make_twin(cohort, n_jobs=args.jobs)
         if cohort["name"] == "external":
-            ingest_external(study)
+            ingest_external(study, n_jobs=args.jobs)
+        return 0
+    if args.command == "warm-cache":
+        cohorts = warm_cohorts(study)
+        if args.target not in cohorts:
+            parser.error(f"no cohort {args.target!r} to warm in study {study.name!r}; choose from {sorted(cohorts)}")
+        summary = warm_cache(cohorts[args.target]["manifest"], resize=cohorts[args.target]["resize"],
+                             cache_dir=study.cache, n_jobs=args.jobs)
+        print(json.dumps(summary))
         return 0
     if args.target not in targets:
         parser.error(f"unknown target {args.target!r}; see `python -m pdlib.pipeline list`")

@@ -143,6 +143,31 @@ def test_second_run_has_nothing_to_do(study):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+@pytest.mark.slow
+def test_the_cohort_is_decoded_once_before_the_members_start(study, tmp_path):
+    import numpy as np
+
+    from pdlib.manifest import load_manifest
+    from pdlib.slices import load_cohort
+
+    warm = json.loads((Path(study["config"]["results"]) / "warm" / "study.json").read_text())
+    assert warm["patients"] == TWIN_SIZE["n_patients"] and warm["resize"] == 40
+    # the same ingestion in two processes fills a cache that a member's load then reads without rewriting it
+    summary = pipeline.warm_cache(study["config"]["manifest"], resize=40, cache_dir=tmp_path / "warm", n_jobs=2)
+    assert summary["patients"] == TWIN_SIZE["n_patients"]
+    entries = sorted((tmp_path / "warm" / "slices").glob("*.npy"))
+    assert len(entries) == TWIN_SIZE["n_patients"]
+    written = {p: p.stat().st_mtime_ns for p in entries}
+    manifest = load_manifest(study["config"]["manifest"])
+    warmed = load_cohort(manifest, split=None, resize=40, cache_dir=tmp_path / "warm")
+    assert {p: p.stat().st_mtime_ns for p in entries} == written
+    cold = load_cohort(manifest, split=None, resize=40, cache_dir=tmp_path / "cold")
+    assert [p.patient_id for p in warmed] == [p.patient_id for p in cold]
+    assert all(np.array_equal(a.slices, b.slices) for a, b in zip(warmed, cold))
+    with pytest.raises(ValueError, match="n_jobs"):
+        pipeline.warm_cache(study["config"]["manifest"], resize=40, cache_dir=tmp_path / "warm", n_jobs=0)
+
+
 def _planned_jobs(dry_run_output: str) -> dict[str, int]:
     """Rule -> number of jobs in the job-stats table of a Snakemake dry run."""
     table = re.search(r"Job stats:\n(.*?)\n\n", dry_run_output, re.S)
