@@ -806,12 +806,70 @@ def _modality_lut(stored: np.ndarray, ds: pydicom.Dataset, *, path, patient) -> 
                               patient=patient, path=path) from err
 
 
+def _rescaled(stored: np.ndarray, slope: float, intercept: float, *, scratch: np.ndarray | None = None) -> np.ndarray:
+    """``slope x stored + intercept`` in float64 (into ``scratch`` when given).
+
+    Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
+    value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
+    apply_modality_lut does (in place: the same two roundings per value as
+    the expression, without temporaries).
+    """
+    if scratch is None or scratch.shape != stored.shape:
+        hu = stored.astype(np.float64)
+    else:
+        hu = scratch
+        np.copyto(hu, stored, casting="safe")  # exact: every 8-32 bit integer is a float64
+    hu *= slope
+    hu += intercept
+    return hu
+
+
+def _padding_range(ds: pydicom.Dataset, dtype: np.dtype, *, path, patient) -> tuple | None:
+    """The stored values marked as padding, ``(low, high)`` inclusive in ``dtype``, or None.
+
+    (0028,0120) Pixel Padding Value, with (0028,0121) Pixel Padding Range
+    Limit when present, marks stored values outside the scanned body (PS3.3
+    C.7.5.1.1.2); they become air instead of e.g. -3024 HU. Cast to the
+    stored type, so that a value written with the other signedness (US 63536
+    for SS -2000) still matches.
+    """
+    padding = header_numbers(ds, "PixelPaddingValue", path=path, patient=patient, integer=True,
+                             low=-(2**31), high=2**32 - 1)
+    if padding is None:
+        return None
+    limit = header_numbers(ds, "PixelPaddingRangeLimit", path=path, patient=patient, integer=True,
+                           low=-(2**31), high=2**32 - 1) or padding
+    bounds = np.array([padding[0], limit[0]], dtype=np.int64).astype(dtype)
+    return bounds.min(), bounds.max()
+
+
+@functools.lru_cache(maxsize=64)
+def _hu_table(dtype: str, slope: float, intercept: float, padding: tuple | None) -> tuple[np.ndarray, bool]:
+    """float32 HU of every value of an 8/16-bit stored type, indexed by its bits; and whether all are finite.
+
+    Each entry is computed exactly as for an array (:func:`_rescaled`, then
+    padding to :data:`AIR_HU`, then float32), so a look-up gives the same
+    bits. Cached: the slices of a series share slope, intercept and padding.
+    """
+    dtype = np.dtype(dtype)
+    values = np.arange(2 ** (8 * dtype.itemsize), dtype=np.uint8 if dtype.itemsize == 1 else np.uint16).view(dtype)
+    hu = _rescaled(values, slope, intercept)
+    if padding is not None:
+        hu[(values >= padding[0]) & (values <= padding[1])] = AIR_HU
+    with np.errstate(over="ignore", invalid="ignore"):
+        table = hu.astype(np.float32)
+    table.flags.writeable = False
+    return table, bool(np.isfinite(table).all())
+
+
 def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patient=None,
-                    out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+                    out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """HU of stored values, and whether the rescale tags (and a Modality LUT) were missing.
 
     ``out``: a float32 array of the slice's shape to write the result into
-    (e.g. a slice of the volume), instead of a new array.
+    (e.g. a slice of the volume), instead of a new array; ``scratch``: a
+    float64 array of that shape for the intermediate values (reused from
+    slice to slice of a series).
     """
     slope = header_numbers(ds, "RescaleSlope", path=path, patient=patient, nonzero=True)
     intercept = header_numbers(ds, "RescaleIntercept", path=path, patient=patient)
@@ -826,30 +884,26 @@ def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patie
         raise DicomInputError(f"has {tag_name(have)} but no {tag_name(lack)}; the Hounsfield units are unknown",
                               patient=patient, path=path)
     missing = slope is None and not has_lut
+    if not has_lut and stored.dtype.kind in "iu" and stored.dtype.itemsize <= 2:
+        # 8/16-bit stored values: the HU of each of the 2^8 / 2^16 possible
+        # values, computed as below and looked up (one pass per slice).
+        padding = _padding_range(ds, stored.dtype, path=path, patient=patient)
+        table, finite = _hu_table(stored.dtype.str, 1.0 if slope is None else slope[0],
+                                  0.0 if intercept is None else intercept[0], padding)
+        index = stored.view(np.uint8 if stored.dtype.itemsize == 1 else np.uint16)
+        hu = np.take(table, index, mode="wrap", out=out)  # every index is in range: "wrap" only avoids a buffer
+        if not finite and not np.isfinite(hu).all():
+            raise DicomInputError("Hounsfield units are not finite in float32 (rescale slope and intercept too "
+                                  "large)", patient=patient, path=path)
+        return hu, missing
     if has_lut:
         hu = _modality_lut(stored, ds, path=path, patient=patient)
     else:
-        slope = 1.0 if slope is None else slope[0]
-        intercept = 0.0 if intercept is None else intercept[0]
-        # Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
-        # value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
-        # apply_modality_lut does, then stored as float32 (in place: the same
-        # two roundings per value as the expression, without temporaries).
-        hu = stored.astype(np.float64)
-        hu *= slope
-        hu += intercept
-    padding = header_numbers(ds, "PixelPaddingValue", path=path, patient=patient, integer=True,
-                             low=-(2**31), high=2**32 - 1)
+        hu = _rescaled(stored, 1.0 if slope is None else slope[0], 0.0 if intercept is None else intercept[0],
+                       scratch=scratch)
+    padding = _padding_range(ds, stored.dtype, path=path, patient=patient)
     if padding is not None:
-        # (0028,0120) Pixel Padding Value, with (0028,0121) Pixel Padding
-        # Range Limit when present, marks stored values outside the scanned
-        # body (PS3.3 C.7.5.1.1.2); they become air instead of e.g. -3024 HU.
-        # Cast to the stored type, so that a value written with the other
-        # signedness (US 63536 for SS -2000) still matches.
-        limit = header_numbers(ds, "PixelPaddingRangeLimit", path=path, patient=patient, integer=True,
-                               low=-(2**31), high=2**32 - 1) or padding
-        bounds = np.array([padding[0], limit[0]], dtype=np.int64).astype(stored.dtype)
-        hu[(stored >= bounds.min()) & (stored <= bounds.max())] = AIR_HU
+        hu[(stored >= padding[0]) & (stored <= padding[1])] = AIR_HU
     with np.errstate(over="ignore", invalid="ignore"):
         if out is None:
             hu = hu.astype(np.float32)
@@ -899,6 +953,10 @@ def _check_ct_image(ds: pydicom.Dataset, *, path, patient) -> None:
 #: decoder machinery.
 _NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
 _PIXEL_DATA = 0x7FE00010
+#: (0028,0100) Bits Allocated, (0028,0101) Bits Stored, (0028,0103) Pixel
+#: Representation, (0028,0002) Samples per Pixel, (0028,0004) Photometric
+#: Interpretation, (0028,0008) Number of Frames.
+_NATIVE_TAGS = tuple(BaseTag(t) for t in (0x00280100, 0x00280101, 0x00280103, 0x00280002, 0x00280004, 0x00280008))
 
 
 def _native_stored(ds: pydicom.Dataset, ts: str, rows: int, columns: int) -> np.ndarray | None:
@@ -913,11 +971,10 @@ def _native_stored(ds: pydicom.Dataset, ts: str, rows: int, columns: int) -> np.
     the sign. Anything else (other sizes, multi-sample, odd lengths) goes
     through pydicom, which validates and reports it.
     """
-    if ts not in _NATIVE_LITTLE_ENDIAN or _PIXEL_DATA not in ds:
+    if ts not in _NATIVE_LITTLE_ENDIAN or _PIXEL_DATA not in ds._dict:
         return None
     try:
-        values = [ds.get(k) for k in ("BitsAllocated", "BitsStored", "PixelRepresentation", "SamplesPerPixel",
-                                      "PhotometricInterpretation", "NumberOfFrames")]
+        values = [ds[tag].value if tag in ds._dict else None for tag in _NATIVE_TAGS]
     except Exception:  # a malformed value: pydicom's decoder reports it
         return None
     allocated, stored_bits, representation, samples, photometric, frames = values
@@ -931,21 +988,21 @@ def _native_stored(ds: pydicom.Dataset, ts: str, rows: int, columns: int) -> np.
     data = element.value
     if not isinstance(data, (bytes, bytearray)) or len(data) != rows * columns * 2:
         return None
-    arr = np.frombuffer(data, dtype="<i2" if representation else "<u2").reshape(rows, columns).astype(
-        np.int16 if representation else np.uint16)  # a writeable copy in native byte order, as pixel_array
-    if stored_bits < 16:
+    arr = np.frombuffer(data, dtype="<i2" if representation else "<u2").reshape(rows, columns)
+    if stored_bits < 16 or not arr.dtype.isnative:
+        arr = arr.astype(np.int16 if representation else np.uint16)  # a writeable copy in native byte order
         shift = 16 - stored_bits
         np.left_shift(arr, shift, out=arr)
         np.right_shift(arr, shift, out=arr)
-    return arr
+    return arr  # read-only when a view of the Pixel Data: pdlib only reads it
 
 
 def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | None = None,
-               out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+               out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """Check the transfer syntax, decode one slice, convert to HU.
 
     ``size``: (Rows, Columns) when already read and checked; ``out``: where to
-    write the HU (see :func:`_hu_from_stored`).
+    write the HU and ``scratch`` (see :func:`_hu_from_stored`).
     """
     ts = _check_decodable(ds, path=path, patient=patient)
     if size is None:
@@ -963,7 +1020,9 @@ def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | No
     if stored.shape != (rows, columns):
         raise DicomInputError(f"pixel data has shape {stored.shape}; expected one slice of {(rows, columns)}",
                               patient=patient, path=path)
-    return _hu_from_stored(stored, ds, path=path, patient=patient, out=out)
+    return _hu_from_stored(stored, ds, path=path, patient=patient, out=out,
+                           scratch=scratch if scratch is not None and stored.dtype.itemsize <= 4
+                           and stored.dtype.kind in "iu" else None)
 
 
 def to_hu(ds: pydicom.Dataset, *, patient: str | None = None, path: str | os.PathLike | None = None) -> np.ndarray:
@@ -1047,6 +1106,11 @@ def _geometry(ds: pydicom.Dataset, *, path, patient) -> dict:
     }
 
 
+def _allclose(a: np.ndarray, b: np.ndarray, *, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """``np.allclose(a, b, rtol, atol)`` for short vectors of finite values, without numpy's per-call cost."""
+    return all(abs(x - y) <= atol + rtol * abs(y) for x, y in zip(a.tolist(), b.tolist(), strict=True))
+
+
 def _check_same_stack(first: dict, other: dict, *, first_path, path, patient, series_uid) -> None:
     def mixed(what):
         raise DicomInputError(
@@ -1056,17 +1120,17 @@ def _check_same_stack(first: dict, other: dict, *, first_path, path, patient, se
 
     if other["size"] != first["size"]:
         mixed(f"(0028,0010)/(0028,0011) image size {other['size']}")
-    if not np.allclose(other["orientation"], first["orientation"], atol=1e-4):
+    if not _allclose(other["orientation"], first["orientation"], atol=1e-4):
         mixed(f"(0020,0037) Image Orientation Patient {other['orientation'].tolist()}")
-    if not np.allclose(other["spacing"], first["spacing"], rtol=1e-4, atol=1e-6):
+    if not _allclose(other["spacing"], first["spacing"], rtol=1e-4, atol=1e-6):
         mixed(f"(0028,0030) Pixel Spacing {other['spacing'].tolist()}")
     if other["frame_of_reference"] != first["frame_of_reference"]:
         mixed("(0020,0052) Frame of Reference UID")
 
 
 def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_uid,
-                out: np.ndarray | None = None, data: bytes | None = None) -> tuple[dict, np.ndarray, bool]:
-    """Read, check and decode one file of a series (into ``out`` when given, after the stack checks).
+                data: bytes | None = None) -> tuple[pydicom.Dataset, dict]:
+    """Read one file of a series and check its header (CT image, geometry, same stack as the first file).
 
     ``data``: the file's bytes when already read, parsed instead of reading the file again.
     """
@@ -1076,13 +1140,23 @@ def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_u
         geo = _geometry(ds, path=path, patient=patient)
         if first is not None:
             _check_same_stack(first, geo, first_path=first_path, path=path, patient=patient, series_uid=series_uid)
-        hu, missing = _decode_hu(ds, path=path, patient=patient, size=geo["size"], out=out)
     except DicomInputError:
         raise
     except Exception as err:  # a header value pydicom cannot convert, found while using it
         raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
                               patient=patient, path=path) from err
-    return geo, hu, missing
+    return ds, geo
+
+
+def _decode_slice(ds: pydicom.Dataset, geo: dict, *, path, patient, out: np.ndarray, scratch: np.ndarray) -> bool:
+    """Decode a slice read by :func:`_read_slice` into ``out``; whether its rescale tags were missing."""
+    try:
+        return _decode_hu(ds, path=path, patient=patient, size=geo["size"], out=out, scratch=scratch)[1]
+    except DicomInputError:
+        raise
+    except Exception as err:  # a header value pydicom cannot convert, found while using it
+        raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
+                              patient=patient, path=path) from err
 
 
 def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapping | None = None) -> Volume:
@@ -1143,27 +1217,15 @@ def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapp
     """
     if not series.files:
         raise DicomInputError(f"series {series.series_uid} has no files", patient=patient)
-    geometry, no_rescale = [], []
-    volume = None  # the slices in file order, float32, allocated once the first slice gives the size
-    for k, path in enumerate(series.files):
-        geo, hu, missing = _read_slice(path, patient=patient, first=geometry[0] if geometry else None,
-                                       first_path=series.files[0], series_uid=series.series_uid,
-                                       out=None if volume is None else volume[k],
-                                       data=contents.get(path) if contents else None)
-        if volume is None:
-            volume = np.empty((len(series.files), *hu.shape), dtype=np.float32)
-            volume[0] = hu
-        if missing:
-            no_rescale.append(path)
+    # 1. read every file and check its header; 2. sort by position; 3. decode
+    # each slice straight into its place in the volume (no copy to reorder).
+    datasets, geometry = [], []
+    for path in series.files:
+        ds, geo = _read_slice(path, patient=patient, first=geometry[0] if geometry else None,
+                              first_path=series.files[0], series_uid=series.series_uid,
+                              data=contents.get(path) if contents else None)
+        datasets.append(ds)
         geometry.append(geo)
-    slices = volume
-    if no_rescale:
-        warnings.warn(
-            f"patient {patient}, {no_rescale[0]}: no (0028,1053) Rescale Slope / (0028,1052) Rescale Intercept in "
-            f"{len(no_rescale)} of {len(series.files)} file(s) of series {series.series_uid}; "
-            "using slope 1, intercept 0",
-            UserWarning, stacklevel=2,
-        )
 
     orientation = geometry[0]["orientation"]
     normal = np.cross(orientation[:3], orientation[3:])
@@ -1172,6 +1234,21 @@ def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapp
     positions = positions[order]
     files = tuple(series.files[i] for i in order)
 
+    hu = np.empty((len(files), *geometry[0]["size"]), dtype=np.float32)
+    missing = np.zeros(len(files), dtype=bool)  # in file order
+    scratch = np.empty(geometry[0]["size"], dtype=np.float64)
+    for k, i in enumerate(order):
+        missing[i] = _decode_slice(datasets[i], geometry[i], path=series.files[i], patient=patient, out=hu[k],
+                                   scratch=scratch)
+        datasets[i] = None  # release the file's bytes
+    if missing.any():
+        warnings.warn(
+            f"patient {patient}, {series.files[int(np.argmax(missing))]}: no (0028,1053) Rescale Slope / "
+            f"(0028,1052) Rescale Intercept in {int(missing.sum())} of {len(series.files)} file(s) of series "
+            f"{series.series_uid}; using slope 1, intercept 0",
+            UserWarning, stacklevel=2,
+        )
+
     diffs = np.diff(positions)
     same = np.flatnonzero(diffs < SAME_POSITION_MM)
     if same.size:
@@ -1179,7 +1256,7 @@ def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapp
         a, b = order[k], order[k + 1]
         where = f"{files[k].name} and {files[k + 1].name} are both at {positions[k]:.3f} mm along the slice normal"
         same_instance = geometry[a]["instance"] != "" and geometry[a]["instance"] == geometry[b]["instance"]
-        if same_instance or np.array_equal(slices[a], slices[b]):
+        if same_instance or np.array_equal(hu[k], hu[k + 1]):
             raise DicomInputError(f"duplicate slice: {where} with the same content", patient=patient, path=files[k + 1])
         raise DicomInputError(
             f"{where} with different pixels: two series mixed under one (0020,000E) Series Instance UID "
@@ -1202,8 +1279,6 @@ def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapp
                      "is unknown and no gap check was possible")
     for note in notes:
         warnings.warn(note, DataQualityWarning, stacklevel=2)
-    # in slice order; no copy when the files already are (the usual case)
-    hu = volume if np.array_equal(order, np.arange(len(order))) else volume[order]
     return Volume(
         hu=hu,
         positions=positions,
