@@ -17,12 +17,21 @@ every portal-venous file. This module records them once per study folder, in
   files; and which series :func:`pdlib.dicom.choose_pvp` picks by name.
 
 The index holds no DICOM header value (UIDs only as digests, no
-description, no name), like the cache it sits in.
+description, no name), like the cache it sits in. It is stored as parallel
+lists in sorted path order (:data:`INDEX_VERSION` 2; an index of another
+version is ignored and the folder scanned again, which re-hashes its
+portal-venous files but decodes nothing when the cached array exists: the
+cache keys do not depend on the index).
+
+In a cold load, the portal-venous files are read once: the bytes hashed here
+are handed to :func:`pdlib.dicom.read_series_hu` (:attr:`PvpSeries.contents`),
+so the decoded slices are exactly the bytes whose digests key the cache.
 
 A later load lists the folder and stats every file (``os.scandir``, one
 ``stat`` per file, no file is opened). When the set of files and all four
 stat fields of every file equal the index, and every entry is trusted (see
-below), the series grouping, the choice and the digests come from the index.
+below), the series grouping, the choice and the digests come from the index
+(compared on the stored lists, without building an entry per file).
 Otherwise the folder is scanned again through ``find_series`` (a header read
 of each of its files); digests of files whose stat fields did not change are
 kept, the others are computed again when needed.

@@ -12,9 +12,14 @@ Three steps, each a public function:
    portal-venous. Han et al. 2025 ("CT imaging and data preprocessing") kept
    only the PVP images, where gastric cancer stands out best from the normal
    gastric wall.
-3. :func:`read_series_hu` decodes the slices, converts stored values to
-   Hounsfield units and stacks them in order along the slice normal, after
-   checking that the files form one regular stack.
+3. :func:`read_series_hu` reads every file and checks its header, sorts the
+   slices along the slice normal, decodes each into its place in the volume
+   and converts stored values to Hounsfield units, and checks that the files
+   form one regular stack. Every file is checked for what may differ per file
+   (geometry, rescale, padding, transfer syntax, pixel size); uncompressed
+   16-bit slices are read without pydicom's decoder (same values), and
+   8/16-bit stored values are converted through a table of the HU of every
+   possible value (same float64 arithmetic, so the same float32 bits).
 
 Every bad input raises :class:`DicomInputError` naming the patient (the
 manifest's pseudonymous id) and the file. No value from a DICOM header that
