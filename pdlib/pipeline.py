@@ -780,8 +780,7 @@ def run_member(target: Target, *, study: Study) -> None:
     arch = models.arch_for_profile(member.arch, profile=config.profile)
     pretext_seed = seed if config.pretrain_seed is None else config.pretrain_seed
     init_weights = pretrain.starting_weights(arch, config=config,
-                                             out_dir=paths.seed_dir(study.results, pretext_seed) / "pretrain",
-                                             cache_dir=study.cache)
+                                             out_dir=paths.seed_dir(study.results, pretext_seed) / "pretrain")
     train.train_member(
         folder, arch=arch, train_patients=train_patients, test_patients=test_patients,
         config=runs.member_config(config, member),
@@ -898,15 +897,21 @@ def warm_cohorts(study: Study) -> dict[str, dict]:
     Returns
     -------
     dict
-        ``{name: {"manifest": folder, "resize": px}}``: ``study`` (the study's
-        manifest) and, when the profile pretrains on a twin, ``pretrain``
-        (that twin's manifest; :mod:`pdlib.pretrain` reads it through the
-        same cache).
+        ``{name: {"manifest": folder, "resize": px, "cache": folder}}``:
+        ``study`` (the study's manifest, into the study's cache) and, when the
+        profile pretrains on a twin, ``pretrain_seed<k>`` for every pretext
+        seed (that twin's manifest, into the cache the pretext run of that
+        seed reads: :func:`pdlib.pretrain.pretrained_weights`'s default,
+        ``<results>/seed<k>/pretrain/cache``).
     """
     config = resolve_config(study.profile, **study.overrides)
-    out = {"study": {"manifest": str(study.manifest), "resize": config.resize}}
+    out = {"study": {"manifest": str(study.manifest), "resize": config.resize, "cache": str(study.cache)}}
     if config.pretrain_twin is not None:
-        out["pretrain"] = {"manifest": str(Path(config.pretrain_twin) / "manifest"), "resize": config.resize}
+        seeds = sorted({s if config.pretrain_seed is None else config.pretrain_seed for s in study.seeds})
+        for seed in seeds:
+            out[f"pretrain_seed{seed}"] = {"manifest": str(Path(config.pretrain_twin) / "manifest"),
+                                           "resize": config.resize,
+                                           "cache": str(paths.seed_dir(study.results, seed) / "pretrain" / "cache")}
     return out
 
 
@@ -1093,8 +1098,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cohorts = warm_cohorts(study)
         if args.target not in cohorts:
             parser.error(f"no cohort {args.target!r} to warm in study {study.name!r}; choose from {sorted(cohorts)}")
-        summary = warm_cache(cohorts[args.target]["manifest"], resize=cohorts[args.target]["resize"],
-                             cache_dir=study.cache, n_jobs=args.jobs)
+        cohort = cohorts[args.target]
+        summary = warm_cache(cohort["manifest"], resize=cohort["resize"], cache_dir=cohort["cache"], n_jobs=args.jobs)
         print(json.dumps(summary))
         return 0
     if args.target not in targets:

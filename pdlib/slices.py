@@ -278,10 +278,10 @@ def cache_key_from_digests(digests, **parameters) -> str:
 
 def _read_cached(path: Path, *, size: int, patient: str) -> np.ndarray | None:
     """The cached slices, or None when absent or unusable (then rebuilt by the caller)."""
+    if not path.is_file():
+        return None
     try:
         array = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError):  # not cached yet
-        return None
     except (OSError, ValueError, EOFError) as err:
         warnings.warn(f"patient {patient}: unreadable cache entry {path} ({err}); rebuilding it",
                       UserWarning, stacklevel=3)
@@ -334,12 +334,7 @@ def load_patient_slices(
         If ``patient_id`` is not in the manifest.
     """
     resize = _positive_int(resize, "resize")
-    return _load_row(manifest, manifest.patient(patient_id), resize=resize, cache_dir=cache_dir)
-
-
-def _load_row(manifest, row, *, resize: int, cache_dir) -> PatientSlices:
-    """:func:`load_patient_slices` for a row of ``manifest.patients`` (a Series or a record dict)."""
-    patient_id = row["patient_id"]
+    row = manifest.patient(patient_id)
     slices = _patient_slices(manifest, patient_id, row, resize=resize, cache_dir=cache_dir)
     return PatientSlices(
         patient_id=str(patient_id),
@@ -351,7 +346,7 @@ def _load_row(manifest, row, *, resize: int, cache_dir) -> PatientSlices:
 
 
 def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarray:
-    study = manifest.data_root / row["study_dir"]  # Manifest.study_path, without a second look-up of the row
+    study = manifest.study_path(patient_id)
     cache = Path(cache_dir if cache_dir is not None else paths.cache_dir())
     pvp = pvp_series(study, cache_dir=cache, patient=patient_id, override_uid=row.get("pvp_series_uid") or None)
     first, last = _optional_index(row.get("first_slice")), _optional_index(row.get("last_slice"))
@@ -361,8 +356,7 @@ def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarr
     cached = _read_cached(path, size=resize, patient=patient_id)
     if cached is not None:
         return cached
-    volume = read_series_hu(pvp.series(), patient=patient_id, contents=pvp.contents)
-    pvp.contents.clear()
+    volume = read_series_hu(pvp.series(), patient=patient_id)
     try:
         slices = preprocess_volume(volume.hu, first=first, last=last, resize=resize)
     except ValueError as err:
@@ -394,9 +388,7 @@ def load_cohort(
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
         table = table[table["split"] == split]
-    resize = _positive_int(resize, "resize")
-    # one pass over the table's records: no per-patient look-up in the DataFrame
-    return [_load_row(manifest, row, resize=resize, cache_dir=cache_dir) for row in table.to_dict("records")]
+    return [load_patient_slices(manifest, pid, resize=resize, cache_dir=cache_dir) for pid in table["patient_id"]]
 
 
 def load_patient_volume(
