@@ -88,7 +88,7 @@ def test_study_runs_from_a_folder_with_a_space_and_a_command_substitution(tmp_pa
     names = sorted(re.sub(r"baselines/\d\d_", "baselines/", p.relative_to(results / "benchmarks").as_posix())
                    for p in tables)
     assert names == ["runs/02_baselines.tsv", "runs/baselines/efficientnet_b3.tsv",
-                     "runs/baselines/efficientnet_b7.tsv", "seed0/b3.tsv", "seed0/b7.tsv"]
+                     "runs/baselines/efficientnet_b7.tsv", "seed0/b3.tsv", "seed0/b7.tsv", "warm/study.tsv"]
     seconds = pd.concat([pd.read_csv(t, sep="\t") for t in tables])["s"]
     assert (seconds >= 0).all() and seconds.sum() > 0
     # A second run has nothing to do (benchmark tables do not make jobs rerun).

@@ -48,6 +48,8 @@ def stage_times(results: Path) -> list[tuple[str, int, float]]:
         rel = path.relative_to(bench).as_posix()
         if rel.startswith("runs/"):
             stage = "chapters (papermill, one kernel each)"
+        elif rel.startswith("warm/"):
+            stage = "cohorts decoded into the cache (warm_cache, every core)"
         elif rel.startswith("sweep/") and rel.endswith("/twin.tsv"):
             stage = "sweep twins"
         elif rel.startswith("sweep/"):
