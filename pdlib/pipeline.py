@@ -915,11 +915,14 @@ def warm_cohorts(study: Study) -> dict[str, dict]:
     return out
 
 
-def _warm_patient(manifest_dir: str, patient_id: str, resize: int, cache_dir: str) -> str:
+def _warm_patients(manifest_dir: str, patient_ids: list[str], resize: int, cache_dir: str) -> int:
+    """:func:`pdlib.slices.load_patient_slices` for some patients of a manifest (one worker's share)."""
     from pdlib.slices import load_patient_slices
 
-    load_patient_slices(load_manifest(manifest_dir, check_files=False), patient_id, resize=resize, cache_dir=cache_dir)
-    return patient_id
+    manifest = load_manifest(manifest_dir, check_files=False)
+    for pid in patient_ids:
+        load_patient_slices(manifest, pid, resize=resize, cache_dir=cache_dir)
+    return len(patient_ids)
 
 
 def warm_cache(manifest_dir: str | os.PathLike, *, resize: int, cache_dir: str | os.PathLike, n_jobs: int = 1) -> dict:
@@ -944,15 +947,16 @@ def warm_cache(manifest_dir: str | os.PathLike, *, resize: int, cache_dir: str |
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be an integer >= 1, got {n_jobs!r}")
     started = time.perf_counter()
-    manifest = load_manifest(manifest_dir)
-    ids = [str(p) for p in manifest.patients["patient_id"]]
-    args = (str(manifest_dir), int(resize), str(cache_dir))
-    if n_jobs == 1 or len(ids) < 2:
-        for pid in ids:
-            _warm_patient(args[0], pid, *args[1:])
+    ids = [str(p) for p in load_manifest(manifest_dir).patients["patient_id"]]
+    shares = [ids[k::n_jobs] for k in range(min(n_jobs, len(ids)))]  # each worker reads the manifest once
+    if len(shares) < 2:
+        _warm_patients(str(manifest_dir), ids, int(resize), str(cache_dir))
     else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=min(n_jobs, len(ids))) as pool:
-            list(pool.map(_warm_patient, [args[0]] * len(ids), ids, [args[1]] * len(ids), [args[2]] * len(ids)))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=len(shares)) as pool:
+            futures = [pool.submit(_warm_patients, str(manifest_dir), share, int(resize), str(cache_dir))
+                       for share in shares]
+            for future in futures:
+                future.result()
     return {"manifest": str(manifest_dir), "patients": len(ids), "resize": int(resize),
             "seconds": round(time.perf_counter() - started, 3)}
 
