@@ -3,8 +3,8 @@
 The paper profile's data path (:mod:`pdlib.config`): slices stored at 256 px
 (:func:`pdlib.slices.load_cohort`), random 224 px crops with the study's
 augmentation (:class:`pdlib.slices.Augment`: affine rotation, scaling and
-shift, horizontal flip), batches of 32, a DataLoader built as
-:func:`pdlib.train.run_member` builds it. The slices are random arrays of
+shift, horizontal flip), batches of 32, through :class:`pdlib.train.EpochData`
+as training uses it (persistent workers when ``num_workers > 0``). The slices are random arrays of
 the stored size (the transforms' cost does not depend on the pixels), 20
 patients x 60 slices, held in memory as in training.
 
@@ -22,7 +22,7 @@ GPU less well, so the true rate is lower, and a newer GPU is faster).
 
 Usage::
 
-    nice python benchmarks/bench_dataloader.py [--batches 30] [--workers 0 1 2] [--gpu-rate 225]
+    nice python benchmarks/bench_dataloader.py [--epochs 2] [--workers 0 1 2] [--gpu-rate 225]
 """
 
 from __future__ import annotations
@@ -36,32 +36,36 @@ import torch
 
 from pdlib.config import resolve_config
 from pdlib.slices import Augment, PatientSlices, SliceDataset
-from pdlib.train import _seed_worker
+from pdlib.train import EpochData
 
 #: timm's published training rate of tf_efficientnet_b7 (images/s) and the size it was measured at.
 TIMM_B7_RATE, TIMM_B7_SIZE = 31.4, 600
 
 
-def images_per_second(dataset, *, workers: int, batches: int, batch_size: int, pin_memory: bool) -> float:
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
-        worker_init_fn=_seed_worker, generator=torch.Generator().manual_seed(0), pin_memory=pin_memory,
-        persistent_workers=workers > 0,
-    )
-    it = iter(loader)
-    for _ in range(min(3, batches)):  # worker start-up and first batches
-        next(it)
-    started = time.perf_counter()
-    n = 0
-    for _ in range(batches):
-        x, _, _ = next(it)
-        n += x.shape[0]
-    return n / (time.perf_counter() - started)
+def images_per_second(dataset, *, workers: int, epochs: int, batch_size: int, pin_memory: bool) -> float:
+    """Images per second over ``epochs`` epochs of :class:`pdlib.train.EpochData` after a first, untimed one.
+
+    The first epoch starts the worker processes; the timed epochs include the
+    epoch boundaries, where a loader without persistent workers would start
+    its workers again (``EpochData`` keeps them when ``num_workers > 0``).
+    """
+    data = EpochData(dataset, [60] * (len(dataset) // 60), per_patient=None, batch_size=batch_size,
+                     num_workers=workers, pin_memory=pin_memory)
+    try:
+        for _ in data.loader(1000):
+            pass
+        started, n = time.perf_counter(), 0
+        for epoch in range(epochs):
+            for x, _, _ in data.loader(epoch):
+                n += x.shape[0]
+        return n / (time.perf_counter() - started)
+    finally:
+        data.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (of 1,200 slices: 37 batches)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--gpu-rate", type=float, default=None, help="GPU training step rate, images/s")
     args = parser.parse_args()
@@ -80,7 +84,7 @@ def main() -> None:
           f"{'on' if config.augment else 'off'}, batch {config.batch_size}, {os.cpu_count()} CPU cores here")
     per_core = None
     for workers in args.workers:
-        rate = images_per_second(dataset, workers=workers, batches=args.batches, batch_size=config.batch_size,
+        rate = images_per_second(dataset, workers=workers, epochs=args.epochs, batch_size=config.batch_size,
                                  pin_memory=pin)
         cores = max(workers, 1)
         if workers == 0:

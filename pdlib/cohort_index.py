@@ -17,12 +17,21 @@ every portal-venous file. This module records them once per study folder, in
   files; and which series :func:`pdlib.dicom.choose_pvp` picks by name.
 
 The index holds no DICOM header value (UIDs only as digests, no
-description, no name), like the cache it sits in.
+description, no name), like the cache it sits in. It is stored as parallel
+lists in sorted path order (:data:`INDEX_VERSION` 2; an index of another
+version is ignored and the folder scanned again, which re-hashes its
+portal-venous files but decodes nothing when the cached array exists: the
+cache keys do not depend on the index).
+
+In a cold load, the portal-venous files are read once: the bytes hashed here
+are handed to :func:`pdlib.dicom.read_series_hu` (:attr:`PvpSeries.contents`),
+so the decoded slices are exactly the bytes whose digests key the cache.
 
 A later load lists the folder and stats every file (``os.scandir``, one
 ``stat`` per file, no file is opened). When the set of files and all four
 stat fields of every file equal the index, and every entry is trusted (see
-below), the series grouping, the choice and the digests come from the index.
+below), the series grouping, the choice and the digests come from the index
+(compared on the stored lists, without building an entry per file).
 Otherwise the folder is scanned again through ``find_series`` (a header read
 of each of its files); digests of files whose stat fields did not change are
 kept, the others are computed again when needed.
@@ -62,7 +71,7 @@ from pdlib import atomic
 from pdlib.dicom import DicomInputError, Series, choose_pvp, find_series
 
 #: Version of the index format; another version is ignored and rebuilt.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 #: An entry whose mtime or ctime was less than this many seconds before it
 #: was recorded is checked again at the next load (a change in the same clock
@@ -110,12 +119,13 @@ def list_files(study_dir: str | os.PathLike) -> dict[str, tuple[int, int, int, i
     visited = {root}
     out: dict[str, tuple[int, int, int, int]] = {}
 
-    def visit(prefix: str, folder: str) -> bool:
+    def visit(prefix: str, folder: str, real_folder: str) -> bool:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             rel = prefix + entry.name
-            if entry.is_symlink():
+            link = entry.is_symlink()
+            if link:
                 target = os.path.realpath(entry.path)
                 if not os.path.exists(target) or not (target == root or target.startswith(root + os.sep)):
                     return False
@@ -123,18 +133,19 @@ def list_files(study_dir: str | os.PathLike) -> dict[str, tuple[int, int, int, i
             if S_ISREG(st.st_mode):
                 out[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             elif S_ISDIR(st.st_mode):
-                real = os.path.realpath(entry.path)
+                # a folder that is not a link lies at its parent's real path (no realpath call needed)
+                real = target if link else os.path.join(real_folder, entry.name)
                 if real in visited:
                     continue
                 visited.add(real)
-                if not visit(rel + "/", entry.path):
+                if not visit(rel + "/", entry.path, real):
                     return False
             else:
                 return False
         return True
 
     try:
-        return out if visit("", os.fspath(study_dir)) else None
+        return out if visit("", os.fspath(study_dir), root) else None
     except OSError:
         return None
 
@@ -177,26 +188,80 @@ class StudyIndex:
             return next((i for i, s in enumerate(self.series) if s.uid_digest == wanted), None)
         return self.by_name
 
-    # ---- storage
+    # ---- storage (format 2: parallel lists in sorted path order, so that a
+    # warm load compares the listing with the record without building an
+    # entry per file; see _stored_listing)
 
     def to_json(self) -> str:
-        files = [[rel, *e.stat, e.series, e.digest, e.trusted] for rel, e in sorted(self.files.items())]
+        names = sorted(self.files)
+        entries = [self.files[rel] for rel in names]
         payload = {"version": INDEX_VERSION, "study": str(self.study), "by_name": self.by_name,
-                   "series": [[s.uid_digest, list(s.files)] for s in self.series], "files": files}
+                   "series": [[s.uid_digest, list(s.files)] for s in self.series], "names": names,
+                   "stat": [v for e in entries for v in e.stat], "series_of": [e.series for e in entries],
+                   "digest": [e.digest for e in entries], "trusted": [e.trusted for e in entries]}
         return json.dumps(payload, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str, study: Path) -> "StudyIndex | None":
+        payload = _payload(text, study)
+        if payload is None:
+            return None
         try:
-            payload = json.loads(text)
-            if payload.get("version") != INDEX_VERSION or payload.get("study") != str(study):
-                return None
-            files = {rel: FileEntry(stat=(size, mtime, ctime, ino), series=series, digest=digest, trusted=trusted)
-                     for rel, size, mtime, ctime, ino, series, digest, trusted in payload["files"]}
+            names, stats = payload["names"], _stored_listing(payload)
+            files = {rel: FileEntry(stat=stats[rel], series=series, digest=digest, trusted=trusted)
+                     for rel, series, digest, trusted in zip(names, payload["series_of"], payload["digest"],
+                                                             payload["trusted"], strict=True)}
             series = [SeriesEntry(uid, tuple(members)) for uid, members in payload["series"]]
             return cls(study=study, files=files, series=series, by_name=payload["by_name"])
         except (ValueError, TypeError, KeyError):
             return None
+
+
+def _payload(text: str, study: Path) -> dict | None:
+    """The decoded index of ``study``, or None when not valid JSON, of another version or of another folder."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("version") != INDEX_VERSION or payload.get("study") != str(study):
+        return None
+    return payload
+
+
+def _stored_listing(payload: dict) -> dict[str, tuple[int, int, int, int]]:
+    """The recorded files and stat fields, in :func:`list_files`' form (ValueError when malformed)."""
+    names, stat = payload["names"], payload["stat"]
+    if not isinstance(names, list) or not isinstance(stat, list) or len(stat) != 4 * len(names):
+        raise ValueError("malformed index")
+    return dict(zip(names, zip(stat[0::4], stat[1::4], stat[2::4], stat[3::4])))
+
+
+def _unchanged(payload: dict, study: Path, override_uid: str | None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The chosen series' files and digests from a stored index, when the folder shows no change; else None.
+
+    The same test as :meth:`StudyIndex.matches` and :meth:`StudyIndex.choice`
+    (every file listed with equal stat fields, every entry trusted, a series
+    chosen, its digests recorded), made on the stored lists directly.
+    """
+    try:
+        if not all(payload["trusted"]) or _stored_listing(payload) != list_files(study):
+            return None
+        series = payload["series"]
+        if override_uid:
+            wanted = _uid_digest(override_uid)
+            chosen = next((i for i, s in enumerate(series) if s[0] == wanted), None)
+        else:
+            chosen = payload["by_name"]
+        if chosen is None:
+            return None
+        members = tuple(series[chosen][1])
+        position = {rel: i for i, rel in enumerate(payload["names"])}
+        digests = tuple(payload["digest"][position[rel]] for rel in members)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+    if not members or not all(isinstance(d, str) for d in digests):
+        return None
+    return members, digests
 
 
 def index_path(study_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
@@ -208,11 +273,16 @@ def index_path(study_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> Pa
 def read_index(study_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> StudyIndex | None:
     """The stored index of a study folder, or None when absent, unreadable or of another version."""
     study = Path(os.path.abspath(study_dir))
+    text = _read_text(index_path(study, cache_dir))
+    return None if text is None else StudyIndex.from_json(text, study)
+
+
+def _read_text(path: Path) -> str | None:
     try:
-        text = index_path(study, cache_dir).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            return f.read()
     except (OSError, UnicodeDecodeError):
         return None
-    return StudyIndex.from_json(text, study)
 
 
 def scan_study(study_dir: str | os.PathLike, *, patient: str | None = None,
@@ -288,6 +358,10 @@ class PvpSeries:
         sha256 of each file's bytes, same order.
     scanned : bool
         Whether the study folder was scanned (header reads) by this call.
+    contents : dict
+        The bytes of the files this call hashed (path as in :attr:`files`
+        to bytes), for :func:`pdlib.dicom.read_series_hu` (``contents=``), so
+        that a cold load reads each file once; empty when no file was hashed.
     """
 
     study: Path
@@ -296,6 +370,7 @@ class PvpSeries:
     scanned: bool
     patient: str | None = None
     _series: Series | None = field(default=None, repr=False)
+    contents: dict = field(default_factory=dict, repr=False)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -351,7 +426,13 @@ def pvp_series(study_dir: str | os.PathLike, *, cache_dir: str | os.PathLike, pa
     """
     study = Path(os.path.abspath(study_dir))
     override_uid = override_uid or None
-    index = read_index(study, cache_dir)
+    text = _read_text(index_path(study, cache_dir))
+    payload = None if text is None else _payload(text, study)
+    if payload is not None:
+        warm = _unchanged(payload, study, override_uid)
+        if warm is not None:  # the common case, decided without building the index's entries
+            return PvpSeries(study=study, members=warm[0], digests=warm[1], scanned=False, patient=patient)
+    index = None if text is None else StudyIndex.from_json(text, study)
     found = None
     listing = list_files(study) if index is not None and study.is_dir() else None
     if index is None or not index.matches(listing) or index.choice(override_uid) is None:
@@ -365,13 +446,18 @@ def pvp_series(study_dir: str | os.PathLike, *, cache_dir: str | os.PathLike, pa
         choose_pvp(found, override_uid=override_uid, patient=patient)
         raise AssertionError("choose_pvp chose no series and raised nothing")  # pragma: no cover
     members = index.series[chosen].files
+    contents = {}
     for rel in members:
         entry = index.files[rel]
         if entry.digest is None:
-            entry.digest = file_sha256(study / rel)
+            # read once: hashed here, and kept for read_series_hu (a cold load decodes these bytes next)
+            with open(study / rel, "rb") as f:
+                data = f.read()
+            entry.digest = hashlib.sha256(data).hexdigest()
+            contents[study / rel] = data
             changed = True
     if changed:
         atomic.write_text(index_path(study, cache_dir), index.to_json())
     return PvpSeries(study=study, members=members, digests=tuple(index.files[rel].digest for rel in members),
                      scanned=found is not None, patient=patient,
-                     _series=found[chosen] if found is not None else None)
+                     _series=found[chosen] if found is not None else None, contents=contents)

@@ -118,7 +118,12 @@ class TrainConfig:
         the scaled-down demo models. ``None`` (default) starts from scratch
         (or from the hub with ``pretrained``).
     pretrain_epochs : int
-        Epochs of that pretext training (over every slice).
+        Epochs of that pretext training.
+    pretrain_slices_per_patient : int or None
+        Slices of each pretext pseudo-patient (a patient's tumour slices, or
+        its other slices) drawn per pretext epoch, as ``slices_per_patient``
+        draws them for a member; ``None`` (default) uses every slice every
+        epoch. The demo draws 10 to fit its time budget.
     pretrain_seed : int or None
         Seed of that pretext training; ``None`` (default) uses ``seed``.
         Fixing it lets every training seed start from the same pretext
@@ -187,6 +192,7 @@ class TrainConfig:
     pretrained: bool = False
     pretrain_twin: str | None = None
     pretrain_epochs: int = 4
+    pretrain_slices_per_patient: int | None = None
     pretrain_seed: int | None = None
     # evaluation
     top_k: int = 10
@@ -213,10 +219,10 @@ class TrainConfig:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
         if isinstance(self.crop, int) and isinstance(self.resize, int) and self.crop > self.resize:
             problems.append(f"crop ({self.crop}) must not exceed resize ({self.resize})")
-        if self.slices_per_patient is not None and (
-            not isinstance(self.slices_per_patient, int) or self.slices_per_patient < 1
-        ):
-            problems.append(f"slices_per_patient must be None or a positive integer, got {self.slices_per_patient!r}")
+        for name in ("slices_per_patient", "pretrain_slices_per_patient"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                problems.append(f"{name} must be None or a positive integer, got {value!r}")
         if self.optimizer not in ("adamw", "sgd"):
             problems.append(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
         if not self.lr > 0:

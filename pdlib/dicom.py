@@ -12,9 +12,14 @@ Three steps, each a public function:
    portal-venous. Han et al. 2025 ("CT imaging and data preprocessing") kept
    only the PVP images, where gastric cancer stands out best from the normal
    gastric wall.
-3. :func:`read_series_hu` decodes the slices, converts stored values to
-   Hounsfield units and stacks them in order along the slice normal, after
-   checking that the files form one regular stack.
+3. :func:`read_series_hu` reads every file and checks its header, sorts the
+   slices along the slice normal, decodes each into its place in the volume
+   and converts stored values to Hounsfield units, and checks that the files
+   form one regular stack. Every file is checked for what may differ per file
+   (geometry, rescale, padding, transfer syntax, pixel size); uncompressed
+   16-bit slices are read without pydicom's decoder (same values), and
+   8/16-bit stored values are converted through a table of the HU of every
+   possible value (same float64 arithmetic, so the same float32 bits).
 
 Every bad input raises :class:`DicomInputError` naming the patient (the
 manifest's pseudonymous id) and the file. No value from a DICOM header that
@@ -24,17 +29,21 @@ a message or a result.
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 import os
 import re
 import stat
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
+from pydicom.tag import BaseTag
 from pydicom.pixels import apply_modality_lut, get_decoder
 from pydicom.uid import UID
 
@@ -254,12 +263,19 @@ def _shown(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_TAGS: dict[str, BaseTag] = {}
+
+
 def _element(ds: pydicom.Dataset, keyword: str, *, path, patient):
     """The value of an element, or None when absent; a value pydicom cannot parse is an error."""
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = BaseTag(tag_for_keyword(keyword))
     try:
-        if keyword not in ds:
+        # by tag, not keyword: one dictionary look-up, no keyword translation per call
+        if tag not in ds._dict:
             return None
-        return ds[keyword].value
+        return ds[tag].value
     except Exception as err:  # pydicom raises many types on malformed values
         try:
             raw = _shown(ds.get_item(keyword).value)
@@ -389,12 +405,41 @@ def _has_preamble(path: Path, *, patient: str | None = None) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def _read(path: Path, *, patient: str | None, stop_before_pixels: bool) -> pydicom.Dataset:
-    """dcmread that turns pydicom's tolerance of truncated files into an error."""
+def _header_if_dicom(path: Path, *, patient: str | None) -> pydicom.Dataset | None:
+    """The header (up to the pixel data) of a file with the PS3.10 preamble, or None without one.
+
+    :func:`_has_preamble` and :func:`_read` on one open file: the file is
+    opened once.
+    """
+    try:
+        f = open(path, "rb")
+    except OSError as err:
+        raise DicomInputError(f"the file cannot be read ({type(err).__name__}: {err.strerror or err}); "
+                              "a series would silently lose it", patient=patient, path=path) from err
+    with f:
+        try:
+            head = f.read(132)
+        except OSError as err:
+            raise DicomInputError(f"the file cannot be read ({type(err).__name__}: {err.strerror or err}); "
+                                  "a series would silently lose it", patient=patient, path=path) from err
+        if not (len(head) == 132 and head[128:] == b"DICM"):
+            return None
+        f.seek(0)
+        return _read(path, patient=patient, stop_before_pixels=True, source=f)
+
+
+def _read(path: Path, *, patient: str | None, stop_before_pixels: bool, source=None) -> pydicom.Dataset:
+    """dcmread that turns pydicom's tolerance of truncated files into an error.
+
+    ``source``: the file's bytes, or the file opened for reading, to parse
+    instead of opening ``path`` (which then names the file in messages).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+            ds = pydicom.dcmread(path if source is None else source, stop_before_pixels=stop_before_pixels)
         except Exception as err:  # pydicom raises many types on corrupt input
             raise DicomInputError(f"cannot be read as DICOM ({type(err).__name__}: {err})",
                                   patient=patient, path=path) from err
@@ -551,10 +596,10 @@ def find_series(study_dir: str | os.PathLike, *, patient: str | None = None) -> 
     headers: dict[str, pydicom.Dataset] = {}
     skipped: list[str] = []
     for path in study_files(study_dir, patient=patient):
-        if not _has_preamble(path, patient=patient):
+        ds = _header_if_dicom(path, patient=patient)
+        if ds is None:
             skipped.append(path.relative_to(study_dir).as_posix())
             continue
-        ds = _read(path, patient=patient, stop_before_pixels=True)
         try:
             sop_class = (_header_text(ds, "SOPClassUID", path=path, patient=patient)
                          or str(ds.file_meta.get("MediaStorageSOPClassUID", "")).strip())
@@ -695,29 +740,44 @@ def choose_pvp(series_list: list[Series], *, override_uid: str | None = None, pa
 # decoding and HU
 
 
-def _check_decodable(ds: pydicom.Dataset, *, path, patient) -> None:
+@functools.lru_cache(maxsize=None)
+def _unsupported(ts: str) -> str | None:
+    """Why pdlib does not accept a transfer syntax, or None; computed once per syntax."""
+    ts = UID(ts)
+    if ts not in SUPPORTED_TRANSFER_SYNTAXES:
+        supported = ", ".join(f"{UID(u).name}" for u in SUPPORTED_TRANSFER_SYNTAXES)
+        return (f"transfer syntax {ts.name} ({ts}) is not supported; supported are: {supported}. "
+                "Re-encode the series (e.g. uncompressed) before use.")
+    return None
+
+
+def _transfer_syntax_problem(ts: str) -> str | None:
+    """Why a transfer syntax cannot be decoded here, or None (whether its decoder is installed is asked each time)."""
+    problem = _unsupported(ts)
+    if problem is not None:
+        return problem
+    ts = UID(ts)
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:  # pragma: no cover - every supported syntax has a pydicom decoder
+        return f"pydicom has no decoder for {ts.name} ({ts})"
+    if not decoder.is_available:
+        package = SUPPORTED_TRANSFER_SYNTAXES[ts] or "pydicom"
+        return f"transfer syntax {ts.name} ({ts}) needs a decoder that is not installed: pip install pylibjpeg {package}"
+    return None
+
+
+def _check_decodable(ds: pydicom.Dataset, *, path, patient) -> str:
+    """The file's ``(0002,0010) Transfer Syntax UID``, after checking pdlib can decode it."""
     ts = ds.file_meta.get("TransferSyntaxUID")
     if ts is None:
         raise DicomInputError("has no (0002,0010) Transfer Syntax UID in its file meta information",
                               patient=patient, path=path)
-    ts = UID(str(ts))
-    supported = ", ".join(f"{UID(u).name}" for u in SUPPORTED_TRANSFER_SYNTAXES)
-    if ts not in SUPPORTED_TRANSFER_SYNTAXES:
-        raise DicomInputError(
-            f"transfer syntax {ts.name} ({ts}) is not supported; supported are: {supported}. "
-            "Re-encode the series (e.g. uncompressed) before use.",
-            patient=patient, path=path,
-        )
-    try:
-        decoder = get_decoder(ts)
-    except NotImplementedError as err:  # pragma: no cover - every supported syntax has a pydicom decoder
-        raise DicomInputError(f"pydicom has no decoder for {ts.name} ({ts})", patient=patient, path=path) from err
-    if not decoder.is_available:
-        package = SUPPORTED_TRANSFER_SYNTAXES[ts] or "pydicom"
-        raise DicomInputError(
-            f"transfer syntax {ts.name} ({ts}) needs a decoder that is not installed: pip install pylibjpeg {package}",
-            patient=patient, path=path,
-        )
+    ts = str(ts)
+    problem = _transfer_syntax_problem(ts)
+    if problem is not None:
+        raise DicomInputError(problem, patient=patient, path=path)
+    return ts
 
 
 def _modality_lut(stored: np.ndarray, ds: pydicom.Dataset, *, path, patient) -> np.ndarray:
@@ -751,8 +811,71 @@ def _modality_lut(stored: np.ndarray, ds: pydicom.Dataset, *, path, patient) -> 
                               patient=patient, path=path) from err
 
 
-def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patient=None) -> tuple[np.ndarray, bool]:
-    """HU of stored values, and whether the rescale tags (and a Modality LUT) were missing."""
+def _rescaled(stored: np.ndarray, slope: float, intercept: float, *, scratch: np.ndarray | None = None) -> np.ndarray:
+    """``slope x stored + intercept`` in float64 (into ``scratch`` when given).
+
+    Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
+    value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
+    apply_modality_lut does (in place: the same two roundings per value as
+    the expression, without temporaries).
+    """
+    if scratch is None or scratch.shape != stored.shape:
+        hu = stored.astype(np.float64)
+    else:
+        hu = scratch
+        np.copyto(hu, stored, casting="safe")  # exact: every 8-32 bit integer is a float64
+    hu *= slope
+    hu += intercept
+    return hu
+
+
+def _padding_range(ds: pydicom.Dataset, dtype: np.dtype, *, path, patient) -> tuple | None:
+    """The stored values marked as padding, ``(low, high)`` inclusive in ``dtype``, or None.
+
+    (0028,0120) Pixel Padding Value, with (0028,0121) Pixel Padding Range
+    Limit when present, marks stored values outside the scanned body (PS3.3
+    C.7.5.1.1.2); they become air instead of e.g. -3024 HU. Cast to the
+    stored type, so that a value written with the other signedness (US 63536
+    for SS -2000) still matches.
+    """
+    padding = header_numbers(ds, "PixelPaddingValue", path=path, patient=patient, integer=True,
+                             low=-(2**31), high=2**32 - 1)
+    if padding is None:
+        return None
+    limit = header_numbers(ds, "PixelPaddingRangeLimit", path=path, patient=patient, integer=True,
+                           low=-(2**31), high=2**32 - 1) or padding
+    bounds = np.array([padding[0], limit[0]], dtype=np.int64).astype(dtype)
+    return bounds.min(), bounds.max()
+
+
+@functools.lru_cache(maxsize=64)
+def _hu_table(dtype: str, slope: float, intercept: float, padding: tuple | None) -> tuple[np.ndarray, bool]:
+    """float32 HU of every value of an 8/16-bit stored type, indexed by its bits; and whether all are finite.
+
+    Each entry is computed exactly as for an array (:func:`_rescaled`, then
+    padding to :data:`AIR_HU`, then float32), so a look-up gives the same
+    bits. Cached: the slices of a series share slope, intercept and padding.
+    """
+    dtype = np.dtype(dtype)
+    values = np.arange(2 ** (8 * dtype.itemsize), dtype=np.uint8 if dtype.itemsize == 1 else np.uint16).view(dtype)
+    hu = _rescaled(values, slope, intercept)
+    if padding is not None:
+        hu[(values >= padding[0]) & (values <= padding[1])] = AIR_HU
+    with np.errstate(over="ignore", invalid="ignore"):
+        table = hu.astype(np.float32)
+    table.flags.writeable = False
+    return table, bool(np.isfinite(table).all())
+
+
+def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patient=None,
+                    out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """HU of stored values, and whether the rescale tags (and a Modality LUT) were missing.
+
+    ``out``: a float32 array of the slice's shape to write the result into
+    (e.g. a slice of the volume), instead of a new array; ``scratch``: a
+    float64 array of that shape for the intermediate values (reused from
+    slice to slice of a series).
+    """
     slope = header_numbers(ds, "RescaleSlope", path=path, patient=patient, nonzero=True)
     intercept = header_numbers(ds, "RescaleIntercept", path=path, patient=patient)
     has_lut = _element(ds, "ModalityLUTSequence", path=path, patient=patient) not in (None, [])
@@ -766,29 +889,32 @@ def _hu_from_stored(stored: np.ndarray, ds: pydicom.Dataset, *, path=None, patie
         raise DicomInputError(f"has {tag_name(have)} but no {tag_name(lack)}; the Hounsfield units are unknown",
                               patient=patient, path=path)
     missing = slope is None and not has_lut
+    if not has_lut and stored.dtype.kind in "iu" and stored.dtype.itemsize <= 2:
+        # 8/16-bit stored values: the HU of each of the 2^8 / 2^16 possible
+        # values, computed as below and looked up (one pass per slice).
+        padding = _padding_range(ds, stored.dtype, path=path, patient=patient)
+        table, finite = _hu_table(stored.dtype.str, 1.0 if slope is None else slope[0],
+                                  0.0 if intercept is None else intercept[0], padding)
+        index = stored.view(np.uint8 if stored.dtype.itemsize == 1 else np.uint16)
+        hu = np.take(table, index, mode="wrap", out=out)  # every index is in range: "wrap" only avoids a buffer
+        if not finite and not np.isfinite(hu).all():
+            raise DicomInputError("Hounsfield units are not finite in float32 (rescale slope and intercept too "
+                                  "large)", patient=patient, path=path)
+        return hu, missing
     if has_lut:
         hu = _modality_lut(stored, ds, path=path, patient=patient)
     else:
-        slope = 1.0 if slope is None else slope[0]
-        intercept = 0.0 if intercept is None else intercept[0]
-        # Modality LUT, PS3.3 C.11.1.1.2: HU = (0028,1053) Rescale Slope x stored
-        # value + (0028,1052) Rescale Intercept; computed in float64 as pydicom's
-        # apply_modality_lut does, then stored as float32.
-        hu = stored.astype(np.float64) * slope + intercept
-    padding = header_numbers(ds, "PixelPaddingValue", path=path, patient=patient, integer=True,
-                             low=-(2**31), high=2**32 - 1)
+        hu = _rescaled(stored, 1.0 if slope is None else slope[0], 0.0 if intercept is None else intercept[0],
+                       scratch=scratch)
+    padding = _padding_range(ds, stored.dtype, path=path, patient=patient)
     if padding is not None:
-        # (0028,0120) Pixel Padding Value, with (0028,0121) Pixel Padding
-        # Range Limit when present, marks stored values outside the scanned
-        # body (PS3.3 C.7.5.1.1.2); they become air instead of e.g. -3024 HU.
-        # Cast to the stored type, so that a value written with the other
-        # signedness (US 63536 for SS -2000) still matches.
-        limit = header_numbers(ds, "PixelPaddingRangeLimit", path=path, patient=patient, integer=True,
-                               low=-(2**31), high=2**32 - 1) or padding
-        bounds = np.array([padding[0], limit[0]], dtype=np.int64).astype(stored.dtype)
-        hu[(stored >= bounds.min()) & (stored <= bounds.max())] = AIR_HU
+        hu[(stored >= padding[0]) & (stored <= padding[1])] = AIR_HU
     with np.errstate(over="ignore", invalid="ignore"):
-        hu = hu.astype(np.float32)
+        if out is None:
+            hu = hu.astype(np.float32)
+        else:
+            np.copyto(out, hu, casting="same_kind")
+            hu = out
     if not np.isfinite(hu).all():
         raise DicomInputError("Hounsfield units are not finite in float32 (rescale slope and intercept too large)",
                               patient=patient, path=path)
@@ -827,20 +953,81 @@ def _check_ct_image(ds: pydicom.Dataset, *, path, patient) -> None:
             "an orthogonal grid) before use.", patient=patient, path=path)
 
 
-def _decode_hu(ds: pydicom.Dataset, *, path, patient) -> tuple[np.ndarray, bool]:
-    """Check the transfer syntax, decode one slice, convert to HU."""
-    _check_decodable(ds, path=path, patient=patient)
-    rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
-    columns = header_numbers(ds, "Columns", path=path, patient=patient, integer=True, required=True, low=1)[0]
+#: Uncompressed little-endian transfer syntaxes (PS3.5 A.1, A.2), whose
+#: (7FE0,0010) Pixel Data :func:`_native_stored` reads without pydicom's
+#: decoder machinery.
+_NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+_PIXEL_DATA = 0x7FE00010
+#: (0028,0100) Bits Allocated, (0028,0101) Bits Stored, (0028,0103) Pixel
+#: Representation, (0028,0002) Samples per Pixel, (0028,0004) Photometric
+#: Interpretation, (0028,0008) Number of Frames.
+_NATIVE_TAGS = tuple(BaseTag(t) for t in (0x00280100, 0x00280101, 0x00280103, 0x00280002, 0x00280004, 0x00280008))
+
+
+def _native_stored(ds: pydicom.Dataset, ts: str, rows: int, columns: int) -> np.ndarray | None:
+    """Stored values of the common uncompressed CT slice, or None (then pydicom decodes it).
+
+    Only for one frame of 16-bit greyscale samples in a little-endian
+    transfer syntax whose Pixel Data holds exactly ``rows x columns`` values
+    (PS3.5 8.1.1). The result equals ``ds.pixel_array`` bit for bit: the
+    same dtype (``(0028,0103) Pixel Representation`` 0: uint16, 1: int16)
+    and, when ``(0028,0101) Bits Stored`` is below ``(0028,0100) Bits
+    Allocated``, the same shift that drops the unused high bits and extends
+    the sign. Anything else (other sizes, multi-sample, odd lengths) goes
+    through pydicom, which validates and reports it.
+    """
+    if ts not in _NATIVE_LITTLE_ENDIAN or _PIXEL_DATA not in ds._dict:
+        return None
     try:
-        stored = ds.pixel_array
+        values = [ds[tag].value if tag in ds._dict else None for tag in _NATIVE_TAGS]
+    except Exception:  # a malformed value: pydicom's decoder reports it
+        return None
+    allocated, stored_bits, representation, samples, photometric, frames = values
+    if (allocated != 16 or not isinstance(stored_bits, int) or not 1 <= stored_bits <= 16
+            or representation not in (0, 1) or samples != 1 or frames not in (None, 1, "1")
+            or photometric not in ("MONOCHROME1", "MONOCHROME2")):
+        return None
+    element = ds[_PIXEL_DATA]
+    if element.VR not in ("OW", "OB", "OB or OW") or element.is_undefined_length:
+        return None
+    data = element.value
+    if not isinstance(data, (bytes, bytearray)) or len(data) != rows * columns * 2:
+        return None
+    arr = np.frombuffer(data, dtype="<i2" if representation else "<u2").reshape(rows, columns)
+    if stored_bits < 16 or not arr.dtype.isnative:
+        arr = arr.astype(np.int16 if representation else np.uint16)  # a writeable copy in native byte order
+        shift = 16 - stored_bits
+        np.left_shift(arr, shift, out=arr)
+        np.right_shift(arr, shift, out=arr)
+    return arr  # read-only when a view of the Pixel Data: pdlib only reads it
+
+
+def _decode_hu(ds: pydicom.Dataset, *, path, patient, size: tuple[int, int] | None = None,
+               out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Check the transfer syntax, decode one slice, convert to HU.
+
+    ``size``: (Rows, Columns) when already read and checked; ``out``: where to
+    write the HU and ``scratch`` (see :func:`_hu_from_stored`).
+    """
+    ts = _check_decodable(ds, path=path, patient=patient)
+    if size is None:
+        rows = header_numbers(ds, "Rows", path=path, patient=patient, integer=True, required=True, low=1)[0]
+        columns = header_numbers(ds, "Columns", path=path, patient=patient, integer=True, required=True, low=1)[0]
+    else:
+        rows, columns = size
+    try:
+        stored = _native_stored(ds, ts, rows, columns)
+        if stored is None:
+            stored = ds.pixel_array
     except Exception as err:  # decoders raise many types on corrupt data
         raise DicomInputError(f"pixel data cannot be decoded ({type(err).__name__}: {err}); the file may be truncated",
                               patient=patient, path=path) from err
     if stored.shape != (rows, columns):
         raise DicomInputError(f"pixel data has shape {stored.shape}; expected one slice of {(rows, columns)}",
                               patient=patient, path=path)
-    return _hu_from_stored(stored, ds, path=path, patient=patient)
+    return _hu_from_stored(stored, ds, path=path, patient=patient, out=out,
+                           scratch=scratch if scratch is not None and stored.dtype.itemsize <= 4
+                           and stored.dtype.kind in "iu" else None)
 
 
 def to_hu(ds: pydicom.Dataset, *, patient: str | None = None, path: str | os.PathLike | None = None) -> np.ndarray:
@@ -924,6 +1111,11 @@ def _geometry(ds: pydicom.Dataset, *, path, patient) -> dict:
     }
 
 
+def _allclose(a: np.ndarray, b: np.ndarray, *, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """``np.allclose(a, b, rtol, atol)`` for short vectors of finite values, without numpy's per-call cost."""
+    return all(abs(x - y) <= atol + rtol * abs(y) for x, y in zip(a.tolist(), b.tolist(), strict=True))
+
+
 def _check_same_stack(first: dict, other: dict, *, first_path, path, patient, series_uid) -> None:
     def mixed(what):
         raise DicomInputError(
@@ -933,32 +1125,46 @@ def _check_same_stack(first: dict, other: dict, *, first_path, path, patient, se
 
     if other["size"] != first["size"]:
         mixed(f"(0028,0010)/(0028,0011) image size {other['size']}")
-    if not np.allclose(other["orientation"], first["orientation"], atol=1e-4):
+    if not _allclose(other["orientation"], first["orientation"], atol=1e-4):
         mixed(f"(0020,0037) Image Orientation Patient {other['orientation'].tolist()}")
-    if not np.allclose(other["spacing"], first["spacing"], rtol=1e-4, atol=1e-6):
+    if not _allclose(other["spacing"], first["spacing"], rtol=1e-4, atol=1e-6):
         mixed(f"(0028,0030) Pixel Spacing {other['spacing'].tolist()}")
     if other["frame_of_reference"] != first["frame_of_reference"]:
         mixed("(0020,0052) Frame of Reference UID")
 
 
-def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_uid) -> tuple[dict, np.ndarray, bool]:
-    """Read, check and decode one file of a series."""
-    ds = _read(path, patient=patient, stop_before_pixels=False)
+def _read_slice(path: Path, *, patient, first: dict | None, first_path, series_uid,
+                data: bytes | None = None) -> tuple[pydicom.Dataset, dict]:
+    """Read one file of a series and check its header (CT image, geometry, same stack as the first file).
+
+    ``data``: the file's bytes when already read, parsed instead of reading the file again.
+    """
+    ds = _read(path, patient=patient, stop_before_pixels=False, source=data)
     try:
         _check_ct_image(ds, path=path, patient=patient)
         geo = _geometry(ds, path=path, patient=patient)
         if first is not None:
             _check_same_stack(first, geo, first_path=first_path, path=path, patient=patient, series_uid=series_uid)
-        hu, missing = _decode_hu(ds, path=path, patient=patient)
     except DicomInputError:
         raise
     except Exception as err:  # a header value pydicom cannot convert, found while using it
         raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
                               patient=patient, path=path) from err
-    return geo, hu, missing
+    return ds, geo
 
 
-def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
+def _decode_slice(ds: pydicom.Dataset, geo: dict, *, path, patient, out: np.ndarray, scratch: np.ndarray) -> bool:
+    """Decode a slice read by :func:`_read_slice` into ``out``; whether its rescale tags were missing."""
+    try:
+        return _decode_hu(ds, path=path, patient=patient, size=geo["size"], out=out, scratch=scratch)[1]
+    except DicomInputError:
+        raise
+    except Exception as err:  # a header value pydicom cannot convert, found while using it
+        raise DicomInputError(f"the header cannot be read ({type(err).__name__}: {err})",
+                              patient=patient, path=path) from err
+
+
+def read_series_hu(series: Series, *, patient: str | None = None, contents: Mapping | None = None) -> Volume:
     """Decode a CT series into an HU volume sorted along the slice normal.
 
     Parameters
@@ -967,6 +1173,11 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
         From :func:`find_series` / :func:`choose_pvp`.
     patient : str, optional
         Pseudonymous patient id, for messages.
+    contents : mapping, optional
+        The bytes of files of the series already read (path as in
+        ``series.files`` to bytes), e.g. those :mod:`pdlib.cohort_index`
+        hashed: parsed instead of reading those files again, so the HU come
+        from the very bytes whose sha256 keys the cache.
 
     Returns
     -------
@@ -1011,21 +1222,15 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
     """
     if not series.files:
         raise DicomInputError(f"series {series.series_uid} has no files", patient=patient)
-    slices, geometry, no_rescale = [], [], []
+    # 1. read every file and check its header; 2. sort by position; 3. decode
+    # each slice straight into its place in the volume (no copy to reorder).
+    datasets, geometry = [], []
     for path in series.files:
-        geo, hu, missing = _read_slice(path, patient=patient, first=geometry[0] if geometry else None,
-                                       first_path=series.files[0], series_uid=series.series_uid)
-        if missing:
-            no_rescale.append(path)
-        slices.append(hu)
+        ds, geo = _read_slice(path, patient=patient, first=geometry[0] if geometry else None,
+                              first_path=series.files[0], series_uid=series.series_uid,
+                              data=contents.get(path) if contents else None)
+        datasets.append(ds)
         geometry.append(geo)
-    if no_rescale:
-        warnings.warn(
-            f"patient {patient}, {no_rescale[0]}: no (0028,1053) Rescale Slope / (0028,1052) Rescale Intercept in "
-            f"{len(no_rescale)} of {len(series.files)} file(s) of series {series.series_uid}; "
-            "using slope 1, intercept 0",
-            UserWarning, stacklevel=2,
-        )
 
     orientation = geometry[0]["orientation"]
     normal = np.cross(orientation[:3], orientation[3:])
@@ -1034,6 +1239,21 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
     positions = positions[order]
     files = tuple(series.files[i] for i in order)
 
+    hu = np.empty((len(files), *geometry[0]["size"]), dtype=np.float32)
+    missing = np.zeros(len(files), dtype=bool)  # in file order
+    scratch = np.empty(geometry[0]["size"], dtype=np.float64)
+    for k, i in enumerate(order):
+        missing[i] = _decode_slice(datasets[i], geometry[i], path=series.files[i], patient=patient, out=hu[k],
+                                   scratch=scratch)
+        datasets[i] = None  # release the file's bytes
+    if missing.any():
+        warnings.warn(
+            f"patient {patient}, {series.files[int(np.argmax(missing))]}: no (0028,1053) Rescale Slope / "
+            f"(0028,1052) Rescale Intercept in {int(missing.sum())} of {len(series.files)} file(s) of series "
+            f"{series.series_uid}; using slope 1, intercept 0",
+            UserWarning, stacklevel=2,
+        )
+
     diffs = np.diff(positions)
     same = np.flatnonzero(diffs < SAME_POSITION_MM)
     if same.size:
@@ -1041,7 +1261,7 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
         a, b = order[k], order[k + 1]
         where = f"{files[k].name} and {files[k + 1].name} are both at {positions[k]:.3f} mm along the slice normal"
         same_instance = geometry[a]["instance"] != "" and geometry[a]["instance"] == geometry[b]["instance"]
-        if same_instance or np.array_equal(slices[a], slices[b]):
+        if same_instance or np.array_equal(hu[k], hu[k + 1]):
             raise DicomInputError(f"duplicate slice: {where} with the same content", patient=patient, path=files[k + 1])
         raise DicomInputError(
             f"{where} with different pixels: two series mixed under one (0020,000E) Series Instance UID "
@@ -1064,7 +1284,6 @@ def read_series_hu(series: Series, *, patient: str | None = None) -> Volume:
                      "is unknown and no gap check was possible")
     for note in notes:
         warnings.warn(note, DataQualityWarning, stacklevel=2)
-    hu = np.stack([slices[i] for i in order]).astype(np.float32, copy=False)
     return Volume(
         hu=hu,
         positions=positions,

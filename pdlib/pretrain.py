@@ -89,10 +89,12 @@ def tumour_slice_cohort(twin_dir: str | os.PathLike, *, split: str, resize: int,
 
 
 def pretext_config(config: TrainConfig) -> TrainConfig:
-    """The pretraining run's settings: the member's, with ``pretrain_epochs`` over every slice and ``pretrain_seed``."""
+    """The pretraining run's settings: the member's, with ``pretrain_epochs``, ``pretrain_slices_per_patient`` and ``pretrain_seed``."""
     seed = config.seed if config.pretrain_seed is None else config.pretrain_seed
-    return dataclasses.replace(config, seed=seed, epochs=config.pretrain_epochs, slices_per_patient=None,
-                               pretrained=False, pretrain_twin=None, pretrain_seed=None, val_fraction=0.0, oof_folds=0)
+    return dataclasses.replace(config, seed=seed, epochs=config.pretrain_epochs,
+                               slices_per_patient=config.pretrain_slices_per_patient, pretrained=False,
+                               pretrain_twin=None, pretrain_seed=None, pretrain_slices_per_patient=None,
+                               val_fraction=0.0, oof_folds=0)
 
 
 def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainConfig,
@@ -151,7 +153,8 @@ def pretrained_weights(twin_dir: str | os.PathLike, *, arch: str, config: TrainC
     return path
 
 
-def starting_weights(arch: str, *, config: TrainConfig, out_dir: str | os.PathLike) -> Path | None:
+def starting_weights(arch: str, *, config: TrainConfig, out_dir: str | os.PathLike,
+                     cache_dir: str | os.PathLike | None = None) -> Path | None:
     """The weights file a study member of ``arch`` starts from, or None for the profile's own start.
 
     With ``config.pretrain_twin`` set (the demo), a 2D member starts from the
@@ -159,8 +162,10 @@ def starting_weights(arch: str, *, config: TrainConfig, out_dir: str | os.PathLi
     ``out_dir`` and shared by every member, fold runs included); 3D members
     and profiles without a pretraining twin start from
     :func:`pdlib.models.create_model`'s own initialisation (random, or
-    ImageNet weights when the profile is pretrained).
+    ImageNet weights when the profile is pretrained). ``cache_dir`` is the
+    preprocessed-slice cache the pretraining twin is read through (the
+    study's, so that :func:`pdlib.pipeline.warm_cache` fills it once).
     """
     if config.pretrain_twin is None or models.is_volumetric(arch):
         return None
-    return pretrained_weights(config.pretrain_twin, arch=arch, config=config, out_dir=out_dir)
+    return pretrained_weights(config.pretrain_twin, arch=arch, config=config, out_dir=out_dir, cache_dir=cache_dir)

@@ -1030,6 +1030,12 @@ def delong_display(table: pd.DataFrame, best_label: str) -> pd.DataFrame:
     })
 
 
+def pretext_schedule(epochs, slices_per_patient) -> str:
+    """``"6 epochs"`` or ``"6 epochs of 10 slices per pseudo-patient"``: how long the demo's pretext trained."""
+    return f"{epochs} epochs" + ("" if slices_per_patient is None
+                                 else f" of {slices_per_patient} slices per pseudo-patient")
+
+
 def settings_table(profile: str, overrides: Mapping | None = None) -> pd.DataFrame:
     """The settings box of a results page: what the paper used beside what this run used.
 
@@ -1041,8 +1047,8 @@ def settings_table(profile: str, overrides: Mapping | None = None) -> pd.DataFra
         T, KD weight, model noise and the patient score.
     """
     config = resolve_config(profile, **dict(overrides or {}))
-    start = (f"pretext weights from an independent twin ({config.pretrain_epochs} epochs)" if config.pretrain_twin
-             else "ImageNet weights" if config.pretrained else "random initialisation")
+    start = (f"pretext weights from an independent twin ({pretext_schedule(config.pretrain_epochs, config.pretrain_slices_per_patient)})"
+             if config.pretrain_twin else "ImageNet weights" if config.pretrained else "random initialisation")
     width = {"paper": "the published architectures", "demo": "scaled-down members of each family (pdlib.models)",
              "smoke": "tiny members of each family"}.get(config.profile, config.profile)
     rows = [
@@ -1288,7 +1294,7 @@ def checklist(*, manifest: Manifest, results_dir: str | os.PathLike, arms: Seque
     config = {k: recorded.get(k, "not recorded") for k in (
         "resize", "crop", "augment", "slices_per_patient", "epochs", "optimizer", "lr", "label_smoothing_beta",
         "kd_weight", "temperature", "noise_drop_rate", "noise_drop_path_rate", "pretrain_epochs", "pretrain_twin",
-        "pretrained", "top_k")}
+        "pretrain_slices_per_patient", "pretrained", "top_k")}
     best_dir = arm_dir(results_dir, best_arm, seed=seeds[0])
     best_record = json.loads((best_dir / "config.json").read_text())
     summary_file = best_dir / "summary.json"
@@ -1302,7 +1308,9 @@ def checklist(*, manifest: Manifest, results_dir: str | os.PathLike, arms: Seque
     intercept = (f"intercept {calibration.intercept:.2f} ({calibration.intercept_ci[0]:.2f}–"
                  f"{calibration.intercept_ci[1]:.2f})" if np.isfinite(calibration.intercept) else "intercept not estimable")
     noise = f"dropout {config['noise_drop_rate']} and stochastic depth {config['noise_drop_path_rate']} on PD students"
-    start = (f"pretext weights from an independent twin ({config['pretrain_epochs']} epochs)"
+    cap = config["pretrain_slices_per_patient"]
+    start = (f"pretext weights from an independent twin "
+             f"({pretext_schedule(config['pretrain_epochs'], None if cap == 'not recorded' else cap)})"
              if config["pretrain_twin"] not in (None, "not recorded") else "ImageNet weights"
              if config["pretrained"] is True else "random initialisation")
     items = [

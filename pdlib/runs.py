@@ -35,7 +35,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
 from pdlib import atomic, distill, infer, models, paths, pretrain, train
 from pdlib.arms import ARMS, Arm, Member
@@ -163,6 +162,9 @@ def stratified_folds(labels: Sequence[int], *, n_folds: int, seed: int) -> np.nd
     if counts.min() < n_folds:
         raise ValueError(f"{n_folds}-fold out-of-fold scores need at least {n_folds} training patients per class, "
                          f"got {counts.tolist()} (label 0, label 1)")
+    # imported here: scikit-learn costs about 2 s to import, and only fold members need it
+    from sklearn.model_selection import StratifiedKFold
+
     folds = np.zeros(len(labels), dtype=int)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):

@@ -19,7 +19,9 @@ padding) cannot bleed into soft tissue.
 Steps 1-3 are deterministic and cached: :func:`load_patient_slices` stores
 its result as a ``.npy`` file under :func:`pdlib.paths.cache_dir` (written
 atomically), named by a sha256 over the bytes of the series' files, the
-preprocessing parameters and :data:`CACHE_VERSION`. A series is therefore
+preprocessing parameters and :func:`cache_version` (the digest of the
+ingestion code itself, so a change to decoding or to steps 1-3 misses every
+old entry without anyone remembering to bump a number). A series is therefore
 decoded once; a later epoch or run with the same files and parameters reads
 the array, and changing a file or a parameter misses the cache. Which files
 form the series and the sha256 of their bytes come from the study folder's
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdlib import atomic, paths
+from pdlib import atomic, paths, provenance
 from pdlib.cohort_index import file_sha256, pvp_series
 from pdlib.dicom import AIR_HU, DicomInputError, read_series_hu
 from pdlib.vocab import SPLITS
@@ -55,9 +57,8 @@ HU_WINDOW = (-215.0, 285.0)
 #: In-plane size of the stored slices before cropping (Han et al. 2025).
 RESIZE = 256
 
-#: Version of what a cached array holds; bump it whenever decoding or steps
-#: 1-3 change meaning, so that old cache entries are no longer found.
-CACHE_VERSION = 1
+#: Digest of the code that fills the cache, computed once per process (:func:`cache_version`).
+_CACHE_VERSION: str | None = None
 
 #: Slices resized per call, to bound memory on long series.
 _RESIZE_CHUNK = 64
@@ -246,6 +247,24 @@ def preprocess_volume(
 # the cache
 
 
+def cache_version() -> str:
+    """What a cached array holds: the digest of this module's import closure.
+
+    :func:`pdlib.provenance.module_code_digests` of ``pdlib.slices`` covers
+    the DICOM decoding (:mod:`pdlib.dicom`), the series grouping and file
+    digests (:mod:`pdlib.cohort_index`) and steps 1-3 here, by the meaning of
+    their source (syntax trees without comments or docstrings). Any change
+    to that code misses every old entry, so a cached array is always the one
+    the current code would compute. Conservative: a change elsewhere in
+    those modules (the augmentation of step 5, say) also misses, and costs
+    one decode per series.
+    """
+    global _CACHE_VERSION
+    if _CACHE_VERSION is None:
+        _CACHE_VERSION = provenance.combine(provenance.module_code_digests([__name__]))
+    return _CACHE_VERSION
+
+
 def cache_key(files, **parameters) -> str:
     """Cache entry name for the given series files and preprocessing parameters.
 
@@ -260,7 +279,7 @@ def cache_key(files, **parameters) -> str:
     Returns
     -------
     key : str
-        Hex sha256 of :data:`CACHE_VERSION`, the parameters and the sorted
+        Hex sha256 of :func:`cache_version`, the parameters and the sorted
         sha256 digests of the files' bytes.
     """
     return cache_key_from_digests([file_sha256(f) for f in files], **parameters)
@@ -269,7 +288,7 @@ def cache_key(files, **parameters) -> str:
 def cache_key_from_digests(digests, **parameters) -> str:
     """:func:`cache_key` from the files' sha256 digests (hex), e.g. those of :mod:`pdlib.cohort_index`."""
     payload = {
-        "version": CACHE_VERSION,
+        "version": cache_version(),
         "parameters": parameters,
         "files": sorted(str(d) for d in digests),
     }
@@ -278,10 +297,10 @@ def cache_key_from_digests(digests, **parameters) -> str:
 
 def _read_cached(path: Path, *, size: int, patient: str) -> np.ndarray | None:
     """The cached slices, or None when absent or unusable (then rebuilt by the caller)."""
-    if not path.is_file():
-        return None
     try:
         array = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError):  # not cached yet
+        return None
     except (OSError, ValueError, EOFError) as err:
         warnings.warn(f"patient {patient}: unreadable cache entry {path} ({err}); rebuilding it",
                       UserWarning, stacklevel=3)
@@ -334,7 +353,12 @@ def load_patient_slices(
         If ``patient_id`` is not in the manifest.
     """
     resize = _positive_int(resize, "resize")
-    row = manifest.patient(patient_id)
+    return _load_row(manifest, manifest.patient(patient_id), resize=resize, cache_dir=cache_dir)
+
+
+def _load_row(manifest, row, *, resize: int, cache_dir) -> PatientSlices:
+    """:func:`load_patient_slices` for a row of ``manifest.patients`` (a Series or a record dict)."""
+    patient_id = row["patient_id"]
     slices = _patient_slices(manifest, patient_id, row, resize=resize, cache_dir=cache_dir)
     return PatientSlices(
         patient_id=str(patient_id),
@@ -346,7 +370,7 @@ def load_patient_slices(
 
 
 def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarray:
-    study = manifest.study_path(patient_id)
+    study = manifest.data_root / row["study_dir"]  # Manifest.study_path, without a second look-up of the row
     cache = Path(cache_dir if cache_dir is not None else paths.cache_dir())
     pvp = pvp_series(study, cache_dir=cache, patient=patient_id, override_uid=row.get("pvp_series_uid") or None)
     first, last = _optional_index(row.get("first_slice")), _optional_index(row.get("last_slice"))
@@ -356,7 +380,8 @@ def _patient_slices(manifest, patient_id, row, *, resize, cache_dir) -> np.ndarr
     cached = _read_cached(path, size=resize, patient=patient_id)
     if cached is not None:
         return cached
-    volume = read_series_hu(pvp.series(), patient=patient_id)
+    volume = read_series_hu(pvp.series(), patient=patient_id, contents=pvp.contents)
+    pvp.contents.clear()
     try:
         slices = preprocess_volume(volume.hu, first=first, last=last, resize=resize)
     except ValueError as err:
@@ -388,7 +413,9 @@ def load_cohort(
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
         table = table[table["split"] == split]
-    return [load_patient_slices(manifest, pid, resize=resize, cache_dir=cache_dir) for pid in table["patient_id"]]
+    resize = _positive_int(resize, "resize")
+    # one pass over the table's records: no per-patient look-up in the DataFrame
+    return [_load_row(manifest, row, resize=resize, cache_dir=cache_dir) for row in table.to_dict("records")]
 
 
 def load_patient_volume(

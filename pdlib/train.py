@@ -673,6 +673,14 @@ class EpochData:
     them when None); the 3D member sees each patient's volume once. The draw
     and the batch order depend only on the epoch's seed
     (:meth:`loader`), so a resumed run continues as if never interrupted.
+
+    With ``num_workers > 0`` (the paper profile) the worker processes persist
+    across epochs (one :class:`torch.utils.data.DataLoader` with
+    ``persistent_workers``, closed by :meth:`close`) and each epoch still gets
+    exactly the batches, order and worker seeds that a fresh per-epoch loader
+    would give (:class:`_EpochBatches`), so persistence changes no number.
+    With ``num_workers == 0`` every epoch builds its loader in the training
+    process (nothing to keep alive).
     """
 
     def __init__(self, dataset, lengths: Sequence[int], *, per_patient: int | None, batch_size: int,
@@ -682,15 +690,89 @@ class EpochData:
         samples = sum(self.lengths) if per_patient is None else sum(min(n, per_patient) for n in self.lengths)
         self.drop_last = samples > self.batch_size  # a batch of one breaks BatchNorm
         self.steps_per_epoch = samples // self.batch_size if self.drop_last else 1
+        self._batches = _EpochBatches(batch_size=self.batch_size, drop_last=self.drop_last)
+        self._persistent = None
 
     def loader(self, epoch_seed: int) -> torch.utils.data.DataLoader:
         """The epoch's batches: slices drawn and shuffled from ``epoch_seed``."""
         indices = epoch_sample(self.lengths, per_patient=self.per_patient, rng=np.random.default_rng(epoch_seed))
-        return torch.utils.data.DataLoader(
-            torch.utils.data.Subset(self.dataset, indices.tolist()), batch_size=self.batch_size, shuffle=True,
-            drop_last=self.drop_last, num_workers=self.num_workers, worker_init_fn=_seed_worker,
-            generator=torch.Generator().manual_seed(epoch_seed), pin_memory=self.pin_memory,
-        )
+        if self.num_workers == 0:
+            return torch.utils.data.DataLoader(
+                torch.utils.data.Subset(self.dataset, indices.tolist()), batch_size=self.batch_size, shuffle=True,
+                drop_last=self.drop_last, num_workers=0, generator=torch.Generator().manual_seed(epoch_seed),
+                pin_memory=self.pin_memory,
+            )
+        self._batches.set_epoch(indices, epoch_seed)
+        if self._persistent is None:
+            self._persistent = torch.utils.data.DataLoader(
+                _ReseededItems(self.dataset), batch_sampler=self._batches, num_workers=self.num_workers,
+                persistent_workers=True, pin_memory=self.pin_memory,
+                # the loader's own draw of a base seed must not touch the training process's generator
+                generator=torch.Generator().manual_seed(0),
+            )
+        return self._persistent
+
+    def close(self) -> None:
+        """Stop the persistent worker processes, if any."""
+        loader, self._persistent = self._persistent, None
+        if loader is not None and getattr(loader, "_iterator", None) is not None:
+            loader._iterator._shutdown_workers()
+
+
+class _EpochBatches(torch.utils.data.Sampler):
+    """Batch sampler of a persistent loader: one epoch's batches, as a fresh ``DataLoader`` would draw them.
+
+    A fresh loader with ``shuffle=True`` and ``generator=Generator(epoch_seed)``
+    first draws its workers' base seed from that generator
+    (``torch.utils.data.dataloader._BaseDataLoaderIter``), then shuffles with
+    ``torch.randperm`` from the same generator (``RandomSampler``). The same
+    two draws are made here, and every item carries the base seed, so the
+    workers reseed themselves as fresh workers would (:class:`_ReseededItems`).
+    """
+
+    def __init__(self, *, batch_size: int, drop_last: bool):
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self._batches: list[list[tuple[int, int]]] = []
+
+    def set_epoch(self, indices: np.ndarray, epoch_seed: int) -> None:
+        generator = torch.Generator().manual_seed(epoch_seed)
+        base_seed = int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
+        order = [int(indices[i]) for i in torch.randperm(len(indices), generator=generator).tolist()]
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        self._batches = [[(base_seed, i) for i in order[k:k + self.batch_size]]
+                         for k in range(0, stop, self.batch_size)]
+
+    def __iter__(self):
+        return iter(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+
+class _ReseededItems(torch.utils.data.Dataset):
+    """Items ``(base_seed, index)`` of a dataset; a worker reseeds when the base seed changes (a new epoch).
+
+    The seeds are those ``torch.utils.data._utils.worker._worker_loop`` gives
+    a fresh worker (``torch.manual_seed(base_seed + worker_id)``), followed by
+    :func:`_seed_worker` for numpy and random.
+    """
+
+    def __init__(self, dataset):
+        self.dataset, self._seed = dataset, None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item):
+        base_seed, index = item
+        if base_seed != self._seed:
+            worker = torch.utils.data.get_worker_info()
+            if worker is None:
+                raise RuntimeError("_ReseededItems is for DataLoader worker processes only")
+            torch.manual_seed(base_seed + worker.id)
+            _seed_worker(worker.id)
+            self._seed = base_seed
+        return self.dataset[index]
 
 
 def train_epoch(step: distill.TrainStep, optimizer: torch.optim.Optimizer, batches, *, first_step: int,
@@ -843,19 +925,22 @@ def _fit(run: _RunFolder, *, arch: str, config: TrainConfig, teacher, train_pati
                          batch_size=config.batch_size, num_workers=config.num_workers,
                          pin_memory=device.type == "cuda")
     scoring = scoring_options(config)
-    return _train(
-        run, arch=arch, teacher=teacher, data=data, val_patients=val_patients,
-        scored=list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients),
-        seed=config.seed, epochs=config.epochs, init=dict(pretrained=pretrained, weights_path=init_weights,
-                                                          drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                                                          **({"img_size": config.crop} if models.split_arch(arch)[0].startswith("hybrid") else {})),
-        losses=dict(beta=config.label_smoothing_beta, kd_weight=config.kd_weight, temperature=config.temperature),
-        optimiser=dict(name=config.optimizer, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum),
-        warmup_epochs=config.warmup_epochs, scoring=scoring, device=device,
-        amp=config.amp and device.type == "cuda",
-        channels_last=config.channels_last and device.type == "cuda" and not volumetric,
-        stop_after_epoch=stop_after_epoch, force=force, data_quality=data_quality,
-    )
+    try:
+        return _train(
+            run, arch=arch, teacher=teacher, data=data, val_patients=val_patients,
+            scored=list(train_patients) + [dataclasses.replace(p, split="val") for p in val_patients] + list(test_patients),
+            seed=config.seed, epochs=config.epochs, init=dict(pretrained=pretrained, weights_path=init_weights,
+                                                              drop_rate=drop_rate, drop_path_rate=drop_path_rate,
+                                                              **({"img_size": config.crop} if models.split_arch(arch)[0].startswith("hybrid") else {})),
+            losses=dict(beta=config.label_smoothing_beta, kd_weight=config.kd_weight, temperature=config.temperature),
+            optimiser=dict(name=config.optimizer, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum),
+            warmup_epochs=config.warmup_epochs, scoring=scoring, device=device,
+            amp=config.amp and device.type == "cuda",
+            channels_last=config.channels_last and device.type == "cuda" and not volumetric,
+            stop_after_epoch=stop_after_epoch, force=force, data_quality=data_quality,
+        )
+    finally:
+        data.close()  # persistent DataLoader workers, if any
 
 
 def _train(run: _RunFolder, *, arch: str, teacher, data: EpochData, val_patients, scored, seed: int, epochs: int,

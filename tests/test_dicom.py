@@ -440,3 +440,26 @@ def test_readme_lists_the_supported_transfer_syntaxes():
     for uid, package in pd_dicom.SUPPORTED_TRANSFER_SYNTAXES.items():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{uid}` |"))
         assert row.rstrip(" |").endswith(package or "pydicom")
+
+
+@pytest.mark.parametrize("representation", [0, 1])
+@pytest.mark.parametrize("bits_stored", [16, 12, 9])
+def test_native_decode_and_hu_table_equal_pydicom(representation, bits_stored):
+    # issue #14: the fast native read and the per-series HU table give pydicom's numbers bit for bit,
+    # including unused high bits (garbage here) and padding
+    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+    rng = np.random.default_rng(bits_stored + representation)
+    raw = rng.integers(0, 2**16, size=(ds.Rows, ds.Columns), dtype=np.uint16)
+    ds.PixelData = raw.astype("<u2").tobytes()
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, representation
+    ds.RescaleSlope, ds.RescaleIntercept = "1.5", "-1024.25"
+    ds.PixelPaddingValue = int(ds.pixel_array.ravel()[7])
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    stored = pd_dicom._native_stored(ds, ts, ds.Rows, ds.Columns)
+    assert stored is not None and stored.dtype == ds.pixel_array.dtype
+    np.testing.assert_array_equal(stored, ds.pixel_array)
+    hu, missing = pd_dicom._hu_from_stored(stored, ds)
+    expected = stored.astype(np.float64) * 1.5 + -1024.25
+    expected[stored == ds.pixel_array.ravel()[7]] = pd_dicom.AIR_HU
+    assert not missing and hu.dtype == np.float32
+    assert hu.tobytes() == expected.astype(np.float32).tobytes()

@@ -1,5 +1,9 @@
 """Slice preprocessing, the decoded-slice cache and SliceDataset (pdlib.slices)."""
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -189,6 +193,41 @@ def test_cache_survives_moving_the_data_but_not_a_new_range(tiny_cohort, tmp_pat
     manifest.patients.loc[manifest.patients["patient_id"] == "P003", "last_slice"] = 5
     assert ps.load_patient_slices(manifest, "P003", resize=SIZE, cache_dir=cache).slices.shape[0] == 5
     assert len(list((cache / "slices").glob("*.npy"))) == 2
+
+
+def test_cache_version_is_the_ingestion_codes_own_digest(tmp_path):
+    """A change to decoding or preprocessing misses every old entry; nobody has to bump a number."""
+    import shutil
+
+    from pdlib import provenance
+
+    package = Path(ps.__file__).parent
+    assert ps.cache_version() == provenance.combine(provenance.module_code_digests(["pdlib.slices"]))
+    # the cache key carries it
+    payload = {"version": ps.cache_version(), "parameters": {"resize": 8}, "files": ["a", "b"]}
+    assert ps.cache_key_from_digests(["b", "a"], resize=8) == hashlib.sha256(
+        json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    copy = tmp_path / "pdlib"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def version():
+        provenance._MEMO.clear()  # the copy's files are edited in place within one second
+        return provenance.combine(provenance.module_code_digests(["pdlib.slices"], copy))
+
+    base = version()
+    assert base == ps.cache_version()
+    dicom = copy / "dicom.py"
+    text = dicom.read_text()
+    dicom.write_text(text + "\n# a comment changes nothing a cached array holds\n")
+    assert version() == base
+    assert "AIR_HU = " in text
+    dicom.write_text(text.replace("AIR_HU = ", "AIR_HU = 1 + ", 1))  # decoding changed meaning
+    assert version() != base
+    dicom.write_text(text)
+    window = copy / "slices.py"
+    window.write_text(window.read_text().replace("HU_WINDOW = (-215.0, 285.0)", "HU_WINDOW = (-200.0, 300.0)"))
+    assert version() != base
 
 
 def test_corrupt_cache_entry_is_rebuilt(tiny_cohort, tmp_path):
