@@ -91,6 +91,17 @@ def test_study_runs_from_a_folder_with_a_space_and_a_command_substitution(tmp_pa
                      "runs/baselines/efficientnet_b7.tsv", "seed0/b3.tsv", "seed0/b7.tsv", "warm/study.tsv"]
     seconds = pd.concat([pd.read_csv(t, sep="\t") for t in tables])["s"]
     assert (seconds >= 0).all() and seconds.sum() > 0
+    # tools/stage_times.py tabulates the same tables (the README's per-stage table is its output).
+    table = subprocess.run([sys.executable, str(ROOT / "tools" / "stage_times.py"), str(results), "--cores", "2"],
+                           capture_output=True, text=True, check=True).stdout
+    rows = {line.split(" | ")[0].lstrip("| "): line.strip(" |").split(" | ")[1:] for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| stage")}
+    assert rows["member jobs (the three rows above)"][0] == "2"
+    assert rows["chapters (papermill, one kernel each)"][0] == "3"
+    assert rows["all jobs"][0] == str(len(tables))
+    assert abs(float(rows["all jobs"][1]) - seconds.sum()) <= 1
+    span = re.search(r"Span of the jobs (\d+) s; (\d+) s of jobs kept 2 cores (\d+)% busy", table)
+    assert span and 0 < int(span.group(3)) <= 100 and int(span.group(1)) >= max(seconds) - 1, table
     # A second run has nothing to do (benchmark tables do not make jobs rerun).
     again, _ = small_study(base, twin, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stderr[-3000:]

@@ -1,9 +1,9 @@
 """Where the time of a study run goes: one table per stage, from the run's own records.
 
-    .venv/bin/python tools/stage_times.py results/demo
+    .venv/bin/python tools/stage_times.py results/demo [--cores 2]
 
 Reads the Snakemake benchmark tables every rule writes
-(``<results>/benchmarks/**.tsv``: wall seconds of each job) and the
+(``<results>/benchmarks/**.tsv``: wall and CPU seconds of each job) and the
 ``summary.json`` of every trained member and pretext run (seconds spent
 training and scoring inside the job), and prints a Markdown table:
 
@@ -15,7 +15,16 @@ training and scoring inside the job), and prints a Markdown table:
   each), gathering of out-of-fold scores.
 
 Job times add up over the jobs that ran; with ``-j 2`` the run's wall time
-is about half their sum.
+is about half their sum. CPU seconds (user + system, the benchmark's
+``cpu_time``) do not grow when other work shares the cores, so they compare
+runs on a busy machine better than wall seconds do.
+
+Below the table, the span of the jobs (first start to last end; a table's
+end is its modification time, its start that minus its wall seconds) and how
+busy ``--cores`` cores were over it: the sum of the jobs' wall seconds over
+span x cores. A fraction well under 1 means the scheduler left cores idle
+(a long chain at the end, say). Copying the results folder resets the
+modification times and so the span.
 """
 
 from __future__ import annotations
@@ -26,10 +35,22 @@ import sys
 from pathlib import Path
 
 
-def _wall(path: Path) -> float:
+def _last_row(path: Path) -> dict:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return float(rows[-1]["s"]) if rows else 0.0
+    return rows[-1] if rows else {}
+
+
+def _wall(path: Path) -> float:
+    return float(_last_row(path).get("s") or 0.0)
+
+
+def _cpu(path: Path) -> float:
+    """CPU seconds of the job (``cpu_time``; 0 when the benchmark could not measure it)."""
+    try:
+        return max(0.0, float(_last_row(path).get("cpu_time") or 0.0))
+    except ValueError:
+        return 0.0
 
 
 def _seconds(summary: Path) -> float:
@@ -39,47 +60,83 @@ def _seconds(summary: Path) -> float:
         return 0.0
 
 
-def stage_times(results: Path) -> list[tuple[str, int, float]]:
-    """``(stage, number of jobs or runs, seconds)`` rows."""
+def _stage(rel: str) -> str:
+    if rel.startswith("runs/"):
+        return "chapters (papermill, one kernel each)"
+    if rel.startswith("warm/"):
+        return "cohorts decoded into the cache (warm_cache, every core)"
+    if rel.startswith("sweep/") and rel.endswith("/twin.tsv"):
+        return "sweep twins"
+    if rel.startswith("sweep/"):
+        return "sweep member jobs"
+    if "/oof/" in rel:
+        return "fold member jobs"
+    return "member jobs"
+
+
+def job_table(results: Path) -> list[tuple[str, str, float, float]]:
+    """``(benchmark table, stage, wall seconds, CPU seconds)`` of every job that wrote a benchmark table."""
     bench = results / "benchmarks"
-    groups: dict[str, list[float]] = {}
+    return [(path.relative_to(bench).as_posix(), _stage(path.relative_to(bench).as_posix()), _wall(path), _cpu(path))
+            for path in sorted(bench.rglob("*.tsv"))]
+
+
+def occupancy(results: Path, *, cores: int) -> tuple[float, float, float]:
+    """``(span, job seconds, busy fraction)``: first start to last end, the jobs' wall seconds, their share of span x cores."""
+    if cores < 1:
+        raise ValueError(f"cores must be >= 1, got {cores}")
+    bench = results / "benchmarks"
+    ends, starts, total = [], [], 0.0
+    for path in bench.rglob("*.tsv"):
+        wall, end = _wall(path), path.stat().st_mtime
+        ends.append(end)
+        starts.append(end - wall)
+        total += wall
+    if not ends:
+        return 0.0, 0.0, float("nan")
+    span = max(ends) - min(starts)
+    return span, total, (total / (span * cores) if span > 0 else float("nan"))
+
+
+def stage_times(results: Path) -> list[tuple[str, int, float, float | None]]:
+    """``(stage, number of jobs or runs, wall seconds, CPU seconds or None)`` rows."""
+    groups: dict[str, list[tuple[float, float]]] = {}
     member_jobs = 0.0
-    for path in sorted(bench.rglob("*.tsv")):
-        rel = path.relative_to(bench).as_posix()
-        if rel.startswith("runs/"):
-            stage = "chapters (papermill, one kernel each)"
-        elif rel.startswith("warm/"):
-            stage = "cohorts decoded into the cache (warm_cache, every core)"
-        elif rel.startswith("sweep/") and rel.endswith("/twin.tsv"):
-            stage = "sweep twins"
-        elif rel.startswith("sweep/"):
-            stage = "sweep member jobs"
-        elif "/oof/" in rel:
-            stage = "fold member jobs"
-        else:
-            stage = "member jobs"
-            member_jobs += _wall(path)
-        groups.setdefault(stage, []).append(_wall(path))
+    for _, stage, wall, cpu in job_table(results):
+        if stage == "member jobs":
+            member_jobs += wall
+        groups.setdefault(stage, []).append((wall, cpu))
     pretext = [_seconds(p) for p in sorted(results.glob("seed*/pretrain/*/summary.json"))]
     training = [_seconds(p) for p in sorted(results.glob("seed*/*/summary.json")) if p.parent.name != "pretrain"]
-    rows = [("pretext runs (inside member jobs)", len(pretext), sum(pretext)),
-            ("member training and scoring", len(training), sum(training)),
+    member_cpu = sum(cpu for wall, cpu in groups.get("member jobs", []))
+    rows = [("pretext runs (inside member jobs)", len(pretext), sum(pretext), None),
+            ("member training and scoring", len(training), sum(training), None),
             ("member job overhead (start, imports, cohort and teacher loads)", len(training),
-             max(0.0, member_jobs - sum(pretext) - sum(training)))]
-    rows += [(stage, len(walls), sum(walls)) for stage, walls in groups.items() if stage != "member jobs"]
+             max(0.0, member_jobs - sum(pretext) - sum(training)), None),
+            ("member jobs (the three rows above)", len(groups.get("member jobs", [])),
+             member_jobs, member_cpu)]
+    rows += [(stage, len(jobs), sum(w for w, _ in jobs), sum(c for _, c in jobs))
+             for stage, jobs in groups.items() if stage != "member jobs"]
     return rows
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
-    rows = stage_times(Path(argv[0]))
-    print("| stage | jobs | seconds (sum over jobs) |\n|---|---|---|")
-    for stage, n, seconds in rows:
-        print(f"| {stage} | {n} | {seconds:.0f} |")
-    print(f"| all jobs | {sum(n for s, n, _ in rows if 'overhead' not in s and 'training' not in s)} | "
-          f"{sum(s for _, _, s in rows):.0f} |")
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="a study's results folder (results/demo)")
+    parser.add_argument("--cores", type=int, default=2, help="cores the run was given (snakemake -j)")
+    args = parser.parse_args(argv)
+    if not (args.results / "benchmarks").is_dir():
+        parser.error(f"{args.results}: no benchmarks folder (not a study's results folder, or nothing ran yet)")
+    rows = stage_times(args.results)
+    jobs = job_table(args.results)
+    print("| stage | jobs | wall seconds (sum over jobs) | CPU seconds (sum over jobs) |\n|---|---|---|---|")
+    for stage, n, wall, cpu in rows:
+        print(f"| {stage} | {n} | {wall:.0f} | {'' if cpu is None else f'{cpu:.0f}'} |")
+    print(f"| all jobs | {len(jobs)} | {sum(w for _, _, w, _ in jobs):.0f} | {sum(c for _, _, _, c in jobs):.0f} |")
+    span, total, busy = occupancy(args.results, cores=args.cores)
+    print(f"\nSpan of the jobs {span:.0f} s; {total:.0f} s of jobs kept {args.cores} cores {100 * busy:.0f}% busy.")
     return 0
 
 
