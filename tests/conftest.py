@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,25 @@ PATIENT_COLUMNS = [
     "patient_id", "split", "response", "recist", "age", "sex", "lauren", "cea", "ca199",
     "ct_stage", "cn_stage", "cm_stage", "study_dir", "pvp_series_uid", "first_slice", "last_slice",
 ]
+
+
+def run_process_group(command, *, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """:func:`subprocess.run` with output captured, in a process group of its own that a timeout kills whole.
+
+    ``subprocess.run`` kills only the process it started on a timeout; the
+    jobs a killed Snakemake had started (shells and training processes)
+    would live on and load the machine for the tests after it. Here the
+    whole group is killed, then ``TimeoutExpired`` is raised as before.
+    """
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr) from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def pydicom_test_file(name: str) -> Path:

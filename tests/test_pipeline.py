@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import run_process_group
 
 from pdlib import pipeline
 
@@ -44,7 +45,7 @@ def _snakemake(folder: Path, config: dict, *extra: str) -> subprocess.CompletedP
                "--directory", str(folder), "-j", "2", "--rerun-triggers", "mtime", "params",
                *extra, "--config", *[f"{k}={v}" for k, v in config.items()]]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    return run_process_group(command, env=env, timeout=900)
 
 
 def smoke_study(base: Path) -> dict:

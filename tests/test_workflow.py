@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_process_group
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def small_study(base: Path, twin: Path, *extra: str, env: dict | None = None,
                "--directory", str(base), "-j", "2", *extra,  # before the options that take several values
                "--rerun-triggers", "mtime", "params", "--configfile", str(configfile)]
     run_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=timeout), config
+    return run_process_group(command, env=run_env, timeout=timeout), config
 
 
 def baseline_pages(book_runs: Path) -> set[str]:
@@ -105,3 +106,19 @@ def test_study_runs_from_a_folder_with_a_space_and_a_command_substitution(tmp_pa
     # A second run has nothing to do (benchmark tables do not make jobs rerun).
     again, _ = small_study(base, twin, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stderr[-3000:]
+
+
+def test_a_timed_out_study_leaves_no_job_behind(tmp_path):
+    """A run that times out is killed with every process it started (its jobs would load later tests)."""
+    import time
+
+    marker = tmp_path / "alive"
+    # a background job that keeps touching the marker, as a Snakemake job keeps training
+    script = f'(while true; do touch "{marker}"; sleep 0.1; done) & wait'
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_process_group(["bash", "-c", script], timeout=1.5)
+    assert marker.exists()  # the job ran
+    time.sleep(0.3)
+    marker.unlink()
+    time.sleep(0.6)
+    assert not marker.exists(), "a job of the timed-out run is still running"
