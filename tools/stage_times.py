@@ -29,28 +29,23 @@ modification times and so the span.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
 from pathlib import Path
 
 
-def _last_row(path: Path) -> dict:
+def _benchmark(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one job's benchmark table (its last row; CPU 0 when not measured)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return rows[-1] if rows else {}
-
-
-def _wall(path: Path) -> float:
-    return float(_last_row(path).get("s") or 0.0)
-
-
-def _cpu(path: Path) -> float:
-    """CPU seconds of the job (``cpu_time``; 0 when the benchmark could not measure it)."""
+    row = rows[-1] if rows else {}
     try:
-        return max(0.0, float(_last_row(path).get("cpu_time") or 0.0))
-    except ValueError:
-        return 0.0
+        cpu = max(0.0, float(row.get("cpu_time") or 0.0))
+    except ValueError:  # "NA" when the benchmark could not measure it
+        cpu = 0.0
+    return float(row.get("s") or 0.0), cpu
 
 
 def _seconds(summary: Path) -> float:
@@ -74,68 +69,65 @@ def _stage(rel: str) -> str:
     return "member jobs"
 
 
-def job_table(results: Path) -> list[tuple[str, str, float, float]]:
-    """``(benchmark table, stage, wall seconds, CPU seconds)`` of every job that wrote a benchmark table."""
+def job_table(results: Path) -> list[tuple[str, str, float, float, float]]:
+    """``(benchmark table, stage, wall seconds, CPU seconds, end time)`` of every job that wrote a benchmark table.
+
+    A table is written when its job ends, so its modification time is the job's end.
+    """
     bench = results / "benchmarks"
-    return [(path.relative_to(bench).as_posix(), _stage(path.relative_to(bench).as_posix()), _wall(path), _cpu(path))
-            for path in sorted(bench.rglob("*.tsv"))]
+    jobs = []
+    for path in sorted(bench.rglob("*.tsv")):
+        rel = path.relative_to(bench).as_posix()
+        jobs.append((rel, _stage(rel), *_benchmark(path), path.stat().st_mtime))
+    return jobs
 
 
-def occupancy(results: Path, *, cores: int) -> tuple[float, float, float]:
-    """``(span, job seconds, busy fraction)``: first start to last end, the jobs' wall seconds, their share of span x cores."""
+def occupancy(jobs, *, cores: int) -> tuple[float, float, float]:
+    """``(span, job seconds, busy fraction)`` of :func:`job_table` rows: first start to last end, the jobs' wall seconds, their share of span x cores."""
     if cores < 1:
         raise ValueError(f"cores must be >= 1, got {cores}")
-    bench = results / "benchmarks"
-    ends, starts, total = [], [], 0.0
-    for path in bench.rglob("*.tsv"):
-        wall, end = _wall(path), path.stat().st_mtime
-        ends.append(end)
-        starts.append(end - wall)
-        total += wall
-    if not ends:
+    if not jobs:
         return 0.0, 0.0, float("nan")
-    span = max(ends) - min(starts)
+    total = sum(wall for _, _, wall, _, _ in jobs)
+    span = max(end for *_, end in jobs) - min(end - wall for _, _, wall, _, end in jobs)
     return span, total, (total / (span * cores) if span > 0 else float("nan"))
 
 
-def stage_times(results: Path) -> list[tuple[str, int, float, float | None]]:
-    """``(stage, number of jobs or runs, wall seconds, CPU seconds or None)`` rows."""
+def stage_times(results: Path, jobs=None) -> list[tuple[str, int, float, float | None]]:
+    """``(stage, number of jobs or runs, wall seconds, CPU seconds or None)`` rows (``jobs``: :func:`job_table`'s)."""
     groups: dict[str, list[tuple[float, float]]] = {}
     member_jobs = 0.0
-    for _, stage, wall, cpu in job_table(results):
+    for _, stage, wall, cpu, _ in (job_table(results) if jobs is None else jobs):
         if stage == "member jobs":
             member_jobs += wall
         groups.setdefault(stage, []).append((wall, cpu))
     pretext = [_seconds(p) for p in sorted(results.glob("seed*/pretrain/*/summary.json"))]
     training = [_seconds(p) for p in sorted(results.glob("seed*/*/summary.json")) if p.parent.name != "pretrain"]
-    member_cpu = sum(cpu for wall, cpu in groups.get("member jobs", []))
     rows = [("pretext runs (inside member jobs)", len(pretext), sum(pretext), None),
             ("member training and scoring", len(training), sum(training), None),
             ("member job overhead (start, imports, cohort and teacher loads)", len(training),
              max(0.0, member_jobs - sum(pretext) - sum(training)), None),
             ("member jobs (the three rows above)", len(groups.get("member jobs", [])),
-             member_jobs, member_cpu)]
+             member_jobs, sum(cpu for _, cpu in groups.get("member jobs", [])))]
     rows += [(stage, len(jobs), sum(w for w, _ in jobs), sum(c for _, c in jobs))
              for stage, jobs in groups.items() if stage != "member jobs"]
     return rows
 
 
 def main(argv: list[str]) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="a study's results folder (results/demo)")
     parser.add_argument("--cores", type=int, default=2, help="cores the run was given (snakemake -j)")
     args = parser.parse_args(argv)
     if not (args.results / "benchmarks").is_dir():
         parser.error(f"{args.results}: no benchmarks folder (not a study's results folder, or nothing ran yet)")
-    rows = stage_times(args.results)
     jobs = job_table(args.results)
+    rows = stage_times(args.results, jobs)
     print("| stage | jobs | wall seconds (sum over jobs) | CPU seconds (sum over jobs) |\n|---|---|---|---|")
     for stage, n, wall, cpu in rows:
         print(f"| {stage} | {n} | {wall:.0f} | {'' if cpu is None else f'{cpu:.0f}'} |")
-    print(f"| all jobs | {len(jobs)} | {sum(w for _, _, w, _ in jobs):.0f} | {sum(c for _, _, _, c in jobs):.0f} |")
-    span, total, busy = occupancy(args.results, cores=args.cores)
+    print(f"| all jobs | {len(jobs)} | {sum(j[2] for j in jobs):.0f} | {sum(j[3] for j in jobs):.0f} |")
+    span, total, busy = occupancy(jobs, cores=args.cores)
     print(f"\nSpan of the jobs {span:.0f} s; {total:.0f} s of jobs kept {args.cores} cores {100 * busy:.0f}% busy.")
     return 0
 
