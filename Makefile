@@ -37,7 +37,7 @@ study: twin
 	$(VENV)/bin/snakemake --snakefile workflow/Snakefile -j $(JOBS) --rerun-triggers mtime params --config profile=$(PROFILE)
 
 ## verdict: the verdict study (workflow/config/verdict.yaml: five paired seeds,
-## controls, out-of-fold thresholds, an external twin; about 45 minutes on 2
+## controls, out-of-fold thresholds, an external twin; 1 to 1.5 hours on 2
 ## cores), rendered into book/verdict; `make book` then shows it as its own part
 verdict: twin
 	$(VENV)/bin/snakemake --snakefile workflow/Snakefile -j $(JOBS) --rerun-triggers mtime params --config profile=verdict
